@@ -1,0 +1,192 @@
+"""Ledger throughput on PostgreSQL.
+
+    .venv/bin/python bench/ledger.py [--seconds 5] [--database-url postgresql://postgres@127.0.0.1/kassa_bench]
+
+Creates (and at the end drops) its own database, then measures `kassa.ledger.services` with
+8 and 32 concurrent client processes:
+  single_spread   one transfer per database transaction between two of 10,000 accounts
+  single_hot      one transfer per transaction, every one touching the same hot account
+  batch_spread    batches of 100 transfers per transaction over 10,000 accounts
+  batch_hot       batches of 100, every transfer touching the hot account
+and prints JSON (transfers per second per scenario). Afterwards it runs `kassa ledger verify`
+logic on the result, so a fast but wrong ledger cannot pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+ACCOUNTS = 10_000
+BATCH = 100
+
+
+def _django(url: str) -> None:
+    os.environ["KASSA_DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
+    import django
+
+    django.setup()
+
+
+def _admin_connect(url: str) -> Any:
+    import psycopg
+
+    parts = urlsplit(url)
+    return psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+
+
+def setup_database(url: str) -> dict[str, Any]:
+    name = urlsplit(url).path.lstrip("/")
+    with _admin_connect(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _django(url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from kassa.core.actors import Actor
+    from kassa.core.services import create_organization
+    from kassa.ledger.models import LedgerAccount
+
+    org = create_organization(name="Bench", actor=Actor.system("bench"), currency="EUR")
+    LedgerAccount.objects.bulk_create(
+        [
+            LedgerAccount(organization=org, kind="bench", owner_id=str(i), currency="EUR")
+            for i in range(ACCOUNTS + 1)
+        ]
+    )
+    ids = list(
+        LedgerAccount.objects.filter(organization=org).order_by("id").values_list("id", flat=True)
+    )
+    return {"org": org.id, "hot": ids[0], "spread": ids[1:]}
+
+
+def client(
+    url: str, setup: dict[str, Any], scenario: str, index: int, seconds: float, start: Any, out: Any
+) -> None:
+    _django(url)
+    from django.db import connection
+
+    from kassa.ledger import services as ledger
+
+    connection.ensure_connection()
+    rng = random.Random(index)
+    spread = setup["spread"]
+    hot = setup["hot"]
+    org = setup["org"]
+    batched = scenario.startswith("batch")
+    seq = 0
+
+    def spec() -> Any:
+        nonlocal seq
+        seq += 1
+        if scenario.endswith("hot"):
+            src, dst = hot, rng.choice(spread)
+            if rng.random() < 0.5:
+                src, dst = dst, src
+        else:
+            src, dst = rng.sample(spread, 2)
+        return ledger.transfer(
+            kind="bench",
+            idempotency_key=f"{scenario}-{index}-{seq}",
+            source=src,
+            destination=dst,
+            amount=rng.randint(1, 1000),
+        )
+
+    start.wait()
+    done = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if batched:
+            ledger.post_batch(org, [spec() for _ in range(BATCH)])
+            done += BATCH
+        else:
+            ledger.post(org, spec())
+            done += 1
+    out.put(done)
+
+
+def run_scenario(url: str, setup: dict[str, Any], scenario: str, clients: int, seconds: float) -> float:
+    ctx = mp.get_context("fork")
+    start = ctx.Barrier(clients + 1)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=client, args=(url, setup, scenario, i, seconds, start, out))
+        for i in range(clients)
+    ]
+    for proc in procs:
+        proc.start()
+    start.wait()
+    began = time.perf_counter()
+    total = sum(out.get(timeout=seconds + 120) for _ in procs)
+    elapsed = max(time.perf_counter() - began, seconds)
+    for proc in procs:
+        proc.join()
+    return round(total / elapsed, 1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench"),
+    )
+    parser.add_argument("--clients", default="8,32")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    setup = setup_database(args.database_url)
+    from django.db import connections
+
+    connections.close_all()
+    results: dict[str, Any] = {}
+    for scenario in ("single_spread", "single_hot", "batch_spread", "batch_hot"):
+        for clients in (int(c) for c in args.clients.split(",")):
+            rate = run_scenario(args.database_url, setup, scenario, clients, args.seconds)
+            results[f"{scenario}@{clients}"] = rate
+            print(f"{scenario:<14} {clients:>3} clients: {rate:>10,.0f} transfers/s", file=sys.stderr)
+
+    from kassa.ledger.verify import verify
+
+    problems = verify()
+    targets = {"single_spread": 1500, "batch_spread": 10_000, "batch_hot": 5000}
+    report = {
+        "benchmark": "ledger",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "seconds_per_run": args.seconds,
+        "transfers_per_second": results,
+        "targets": targets,
+        "targets_met": {
+            name: max(v for k, v in results.items() if k.startswith(name + "@")) >= target
+            for name, target in targets.items()
+        },
+        "ledger_verified": not problems,
+    }
+    print(json.dumps(report, indent=2))
+    connections.close_all()
+    if not args.keep:
+        name = urlsplit(args.database_url).path.lstrip("/")
+        with _admin_connect(args.database_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    return 0 if not problems else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

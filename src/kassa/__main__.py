@@ -1,0 +1,5 @@
+import sys
+
+from kassa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,225 @@
+"""Configuration from environment variables.
+
+Everything Kassa reads from the environment is parsed here, once, into a frozen `Config`.
+A bad value raises `ConfigError` with one sentence that says what to fix; the CLI prints that
+sentence and exits instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message is one sentence for the user."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    engine: str  # "sqlite" or "postgresql"
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine == "sqlite"
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    backend: str  # "console", "smtp" or "locmem"
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    password: str = ""
+    use_tls: bool = False
+    use_ssl: bool = False
+    from_address: str = "Kassa <kassa@localhost>"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database: DatabaseConfig
+    secret_key: str
+    base_url: str
+    debug: bool
+    email: EmailConfig
+    allow_private_webhook_urls: bool
+    allowed_hosts: tuple[str, ...]
+
+    @property
+    def embedded(self) -> bool:
+        """True when Kassa runs on its own SQLite file (the one-machine default)."""
+        return self.database.is_sqlite
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1, true, yes, on, 0, false, no, off (got {raw!r}).")
+
+
+def parse_database_url(raw: str, data_dir: Path) -> DatabaseConfig:
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///relative/path.db or sqlite:////absolute/path.db
+        path = unquote(parts.path)
+        if (path.startswith("/") and not path.startswith("//")) or path.startswith("//"):
+            path = path[1:]
+        if not path:
+            raise ConfigError(
+                "KASSA_DATABASE_URL sqlite:/// needs a file path, e.g. sqlite:///kassa.db."
+            )
+        db_path = Path(path)
+        if not db_path.is_absolute():
+            db_path = Path.cwd() / db_path
+        return DatabaseConfig(engine="sqlite", name=str(db_path))
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg"}:
+        name = unquote(parts.path.lstrip("/"))
+        if not name:
+            raise ConfigError(
+                "KASSA_DATABASE_URL must name a database, e.g. postgresql://user@host:5432/kassa."
+            )
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"KASSA_DATABASE_URL has an invalid port ({exc}).") from None
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return DatabaseConfig(
+            engine="postgresql",
+            name=name,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            host=parts.hostname or "",
+            port=str(port or ""),
+            options=options,
+        )
+    raise ConfigError(
+        "KASSA_DATABASE_URL must start with sqlite:/// or postgresql:// "
+        f"(got {raw.split(':', 1)[0]!r})."
+    )
+
+
+def parse_email_url(raw: str | None) -> EmailConfig:
+    if raw is None or raw.strip() in {"", "console", "console://"}:
+        return EmailConfig(backend="console")
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    sender = query.get("from", "Kassa <kassa@localhost>")
+    if scheme == "locmem":
+        return EmailConfig(backend="locmem", from_address=sender)
+    if scheme not in {"smtp", "smtps", "smtp+tls"}:
+        raise ConfigError(
+            "KASSA_EMAIL_URL must be console, smtp://host:port, smtp+tls://host:port "
+            f"or smtps://host:port (got scheme {scheme!r})."
+        )
+    if not parts.hostname:
+        raise ConfigError("KASSA_EMAIL_URL needs a host, e.g. smtp://localhost:25.")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"KASSA_EMAIL_URL has an invalid port ({exc}).") from None
+    use_ssl = scheme == "smtps"
+    use_tls = scheme == "smtp+tls" or query.get("tls", "").lower() in _TRUE
+    return EmailConfig(
+        backend="smtp",
+        host=parts.hostname,
+        port=port or (465 if use_ssl else 587 if use_tls else 25),
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
+        from_address=sender,
+    )
+
+
+def parse_base_url(raw: str | None) -> str:
+    value = (raw or "http://127.0.0.1:8000").strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            "KASSA_BASE_URL must be an http:// or https:// address such as "
+            f"https://pay.example.com (got {raw!r})."
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("KASSA_BASE_URL must not contain a query string or fragment.")
+    return value
+
+
+def load_secret_key(raw: str | None, data_dir: Path) -> str:
+    if raw:
+        if len(raw) < 32:
+            raise ConfigError("KASSA_SECRET_KEY must be at least 32 characters long.")
+        return raw
+    key_file = data_dir / "secret_key"
+    try:
+        if key_file.exists():
+            value = key_file.read_text().strip()
+            if len(value) >= 32:
+                return value
+        data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        # Written once and kept: sessions, signed links and encrypted credentials depend on it.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        return value
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the secret key in {data_dir} ({exc.strerror}); "
+            "set KASSA_SECRET_KEY or make KASSA_DATA_DIR writable."
+        ) from None
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    env: Mapping[str, Any] = os.environ if environ is None else environ
+    data_dir = Path(env.get("KASSA_DATA_DIR") or "./.kassa")
+    if not data_dir.is_absolute():
+        data_dir = Path.cwd() / data_dir
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"KASSA_DATA_DIR {data_dir} exists and is not a directory.")
+    database_url = env.get("KASSA_DATABASE_URL")
+    database = (
+        parse_database_url(database_url, data_dir)
+        if database_url
+        else DatabaseConfig(engine="sqlite", name=str(data_dir / "kassa.sqlite3"))
+    )
+    base_url = parse_base_url(env.get("KASSA_BASE_URL"))
+    extra_hosts = tuple(
+        h.strip() for h in (env.get("KASSA_ALLOWED_HOSTS") or "").split(",") if h.strip()
+    )
+    host = urlsplit(base_url).hostname or "localhost"
+    return Config(
+        data_dir=data_dir,
+        database=database,
+        secret_key=load_secret_key(env.get("KASSA_SECRET_KEY"), data_dir),
+        base_url=base_url,
+        debug=parse_bool("KASSA_DEBUG", env.get("KASSA_DEBUG"), False),
+        email=parse_email_url(env.get("KASSA_EMAIL_URL")),
+        allow_private_webhook_urls=parse_bool(
+            "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS", env.get("KASSA_ALLOW_PRIVATE_WEBHOOK_URLS"), False
+        ),
+        allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
+    )

@@ -1,0 +1,108 @@
+"""The error taxonomy.
+
+One base class; each leaf is named for the condition and carries its HTTP status, a stable
+`type` and `code`, and optionally the request parameter at fault. The API renders every
+`KassaError` as `{"error": {"type", "code", "message", "param"}}`; gateway endpoints map
+them to their own protocols.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class KassaError(Exception):
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "invalid_request_error"
+    code: ClassVar[str] = "invalid_request"
+    default_message: ClassVar[str] = "The request is invalid."
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.param = param
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "code": self.code,
+            "message": self.message,
+            "param": self.param,
+        }
+
+
+class InvalidRequest(KassaError):
+    pass
+
+
+class ValidationFailed(InvalidRequest):
+    """The request does not match the schema (the only use of 422)."""
+
+    status = 422
+    code = "validation_error"
+
+
+class ResourceMissing(KassaError):
+    status = 404
+    code = "resource_missing"
+    default_message = "No such object."
+
+
+class AuthenticationFailed(KassaError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+    default_message = "Invalid API key provided."
+
+
+class PermissionDenied(KassaError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+    default_message = "This key may not perform this request."
+
+
+class LiveModeNotAllowed(PermissionDenied):
+    code = "livemode_not_allowed"
+    default_message = "This request is only available with a test-mode API key."
+
+
+class IdempotencyKeyReused(KassaError):
+    type = "idempotency_error"
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used with a different request body or path."
+
+
+class IdempotencyKeyInUse(KassaError):
+    status = 409
+    type = "idempotency_error"
+    code = "idempotency_key_in_use"
+    default_message = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+class RequestTooLarge(KassaError):
+    status = 413
+    code = "request_too_large"
+    default_message = "The request body is too large."
+
+
+class RateLimited(KassaError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limited"
+    default_message = "Too many requests; slow down."
+
+
+class StateConflict(KassaError):
+    """The object is in a state that does not allow the requested change."""
+
+    status = 409
+    code = "invalid_state"
+    default_message = "The object is not in a state that allows this request."
+
+
+class ApiError(KassaError):
+    status = 500
+    type = "api_error"
+    code = "internal_error"
+    default_message = "An internal error occurred; the request changed nothing."

@@ -1,0 +1,27 @@
+"""Request guards that run before anything reads the body."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
+
+from kassa.core.errors import RequestTooLarge
+from kassa.core.idempotency import error_response
+
+
+class RequestSizeLimitMiddleware(MiddlewareMixin):
+    """Refuse bodies over `KASSA_MAX_REQUEST_BYTES` with 413 before reading them."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit: int = settings.KASSA_MAX_REQUEST_BYTES
+        if length > limit:
+            error = RequestTooLarge(f"The request body exceeds {limit} bytes.")
+            if request.path.startswith("/v1/"):
+                return error_response(error)
+            return HttpResponse(error.message, status=413, content_type="text/plain")
+        return None

@@ -1,0 +1,284 @@
+"""Writes to organizations, staff memberships, API keys and customers.
+
+Services own `transaction.atomic`; callers (API, admin, CLI) never write these models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from kassa.core import audit
+from kassa.core.actors import Actor
+from kassa.core.errors import InvalidRequest, StateConflict
+from kassa.core.models import ApiKey, ApiKeyMode, Customer, Membership, Organization, Role
+from kassa.core.money import normalize_currency
+from kassa.core.representations import customer_dict
+from kassa.core.validation import (
+    validate_email,
+    validate_locale,
+    validate_metadata,
+    validate_phone,
+    validate_timezone,
+)
+from kassa.events.services import emit
+
+_KEY_ALPHABET = string.ascii_letters + string.digits
+_KEY_BODY_LENGTH = 32
+# last_used_at is advisory; writing it on every request would turn every read into a write.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_api_key(raw: str) -> str:
+    # Keys carry 190 bits of entropy, so a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def generate_api_key(mode: str) -> str:
+    body = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(_KEY_BODY_LENGTH))
+    return f"sk_{mode}_{body}"
+
+
+def create_organization(
+    *,
+    name: str,
+    actor: Actor,
+    currency: str = "UZS",
+    timezone_name: str = "Asia/Tashkent",
+    locale: str = "ru",
+    **legal: Any,
+) -> Organization:
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("An organization needs a name.", param="name")
+    org = Organization(
+        name=name[:200],
+        default_currency=normalize_currency(currency),
+        timezone=validate_timezone(timezone_name),
+        locale=validate_locale(locale),
+        **legal,
+    )
+    with transaction.atomic():
+        org.save()
+        audit.record(
+            actor=actor,
+            action="organization.created",
+            organization_id=org.id,
+            obj=org,
+            after={"name": org.name, "currency": org.default_currency},
+        )
+    return org
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
+
+
+def create_api_key(
+    organization: Organization,
+    *,
+    actor: Actor,
+    mode: str = ApiKeyMode.TEST,
+    name: str = "",
+    secret: str | None = None,
+    created_by: User | None = None,
+) -> IssuedKey:
+    if mode not in ApiKeyMode.values:
+        raise InvalidRequest("API key mode must be test or live.", param="mode")
+    raw = secret or generate_api_key(mode)
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            organization=organization,
+            name=name[:100],
+            mode=mode,
+            prefix=raw[:12],
+            key_hash=hash_api_key(raw),
+            created_by=created_by,
+        )
+        audit.record(
+            actor=actor,
+            action="api_key.created",
+            organization_id=organization.id,
+            obj=key,
+            after={"prefix": key.prefix, "mode": mode, "name": key.name},
+        )
+    return IssuedKey(key=key, secret=raw)
+
+
+def revoke_api_key(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked_at is not None:
+            raise StateConflict("This API key is already revoked.")
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit.record(
+            actor=actor,
+            action="api_key.revoked",
+            organization_id=locked.organization_id,
+            obj=locked,
+            reason=reason,
+            before={"revoked_at": None},
+            after={"revoked_at": locked.revoked_at.isoformat()},
+        )
+    return locked
+
+
+def authenticate_api_key(raw: str) -> ApiKey | None:
+    """The active key for this secret, or None. Touches `last_used_at` at most once a minute."""
+    if not raw.startswith(("sk_test_", "sk_live_")) or len(raw) > 100:
+        return None
+    key = (
+        ApiKey.objects.select_related("organization")
+        .filter(key_hash=hash_api_key(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def add_staff_member(
+    organization: Organization,
+    *,
+    email: str,
+    role: str,
+    actor: Actor,
+    password: str | None = None,
+) -> Membership:
+    if role not in Role.values:
+        raise InvalidRequest(f"Role must be one of {', '.join(Role.values)}.", param="role")
+    email = validate_email(email)
+    user_model = get_user_model()
+    with transaction.atomic():
+        user = user_model.objects.filter(username=email).first()
+        if user is None:
+            user = user_model.objects.create_user(username=email, email=email, password=password)
+        elif password:
+            user.set_password(password)
+        user.is_staff = True
+        user.save()
+        membership, _ = Membership.objects.update_or_create(
+            user=user, organization=organization, defaults={"role": role}
+        )
+        audit.record(
+            actor=actor,
+            action="staff.role_set",
+            organization_id=organization.id,
+            obj=membership,
+            after={"user": email, "role": role},
+        )
+    return membership
+
+
+def _customer_fields(data: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if data.get("email") is not None:
+        fields["email"] = validate_email(data["email"]) if data["email"] else ""
+    if data.get("name") is not None:
+        fields["name"] = str(data["name"]).strip()[:200]
+    if data.get("phone") is not None:
+        fields["phone"] = validate_phone(data["phone"]) if data["phone"] else ""
+    if data.get("locale") is not None:
+        fields["locale"] = validate_locale(data["locale"]) if data["locale"] else ""
+    if "metadata" in data and data["metadata"] is not None:
+        fields["metadata"] = validate_metadata(data["metadata"])
+    return fields
+
+
+def create_customer(organization: Organization, data: dict[str, Any]) -> Customer:
+    customer = Customer(organization=organization, **_customer_fields(data))
+    with transaction.atomic():
+        customer.save()
+        emit(organization.id, "customer.created", customer_dict(customer))
+    return customer
+
+
+def update_customer(
+    customer: Customer, data: dict[str, Any], *, actor: Actor | None = None
+) -> Customer:
+    """Apply a partial update; staff edits (an `actor` is given) are audited."""
+    fields = _customer_fields(data)
+    if "metadata" in fields:
+        # Stripe semantics: keys set to "" are removed, other keys are merged.
+        merged = {**customer.metadata, **fields["metadata"]}
+        fields["metadata"] = {k: v for k, v in merged.items() if v != ""}
+    fields = {k: v for k, v in fields.items() if getattr(customer, k) != v}
+    before = {name: getattr(customer, name) for name in fields}
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(customer, name, value)
+        customer.save(update_fields=[*fields.keys()] or None)
+        emit(customer.organization_id, "customer.updated", customer_dict(customer))
+        if actor is not None:
+            audit.record(
+                actor=actor,
+                action="customer.updated",
+                organization_id=customer.organization_id,
+                obj=customer,
+                before=before,
+                after={name: getattr(customer, name) for name in fields},
+            )
+    return customer
+
+
+ORGANIZATION_EDITABLE = (
+    "name",
+    "default_currency",
+    "timezone",
+    "locale",
+    "legal_name",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "vat_id",
+    "tax_number",
+    "email",
+    "phone",
+)
+
+
+def update_organization(
+    organization: Organization, changes: dict[str, Any], *, actor: Actor
+) -> Organization:
+    unknown = set(changes) - set(ORGANIZATION_EDITABLE)
+    if unknown:
+        raise InvalidRequest(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "default_currency" in changes:
+        changes["default_currency"] = normalize_currency(changes["default_currency"])
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
+    if "locale" in changes:
+        changes["locale"] = validate_locale(changes["locale"])
+    with transaction.atomic():
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = {name: getattr(locked, name) for name in changes}
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(changes) or None)
+        audit.record(
+            actor=actor,
+            action="organization.updated",
+            organization_id=locked.id,
+            obj=locked,
+            before=before,
+            after=changes,
+        )
+    return locked

@@ -1,0 +1,50 @@
+"""Health probes, the JSON 404 for unknown API paths and the landing page."""
+
+from __future__ import annotations
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.utils import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from kassa.core.errors import ResourceMissing
+
+_migrated = False
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database answers and every migration is applied."""
+    global _migrated
+    try:
+        connection = connections[DEFAULT_DB_ALIAS]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not _migrated:
+            executor = MigrationExecutor(connection)
+            pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+            if pending:
+                return JsonResponse(
+                    {"status": "unavailable", "reason": f"{len(pending)} migrations pending"},
+                    status=503,
+                )
+            _migrated = True
+    except DatabaseError as exc:
+        return JsonResponse({"status": "unavailable", "reason": str(exc)[:200]}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    error = ResourceMissing(f"Unrecognized request URL ({request.method}: {request.path}).")
+    return JsonResponse({"error": error.as_dict()}, status=404)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html")
