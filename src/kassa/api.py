@@ -21,6 +21,7 @@ from kassa.core.errors import (
     ResourceMissing,
     ValidationFailed,
 )
+from kassa.payments.api import router as payments_router
 
 logger = logging.getLogger("kassa.api")
 
@@ -93,3 +94,4 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 api.add_router("/", customers_router)
+api.add_router("/", payments_router)

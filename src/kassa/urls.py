@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from kassa.api import api
 from kassa.core import views as core_views
@@ -12,5 +12,6 @@ urlpatterns = [
     path("v1/", api.urls),
     re_path(r"^v1/.*$", core_views.api_not_found),
     path("admin/", admin.site.urls),
+    path("", include("kassa.payments.urls")),
     path("", core_views.home),
 ]

@@ -65,13 +65,13 @@ def test_revoking_a_key_asks_for_a_reason_and_audits() -> None:
     key = create_api_key(org, actor=Actor.system("test")).key
     admin = staff_client(org, "owner", "owner@x.test")
     url = "/admin/core/apikey/"
-    form = admin.post(url, {"action": "action", "_selected_action": [key.pk], "index": 0})
+    form = admin.post(url, {"action": "revoke_keys", "_selected_action": [key.pk], "index": 0})
     assert form.status_code == 200 and b"Reason" in form.content
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
     done = admin.post(
         url,
         {
-            "action": "action",
+            "action": "revoke_keys",
             "_selected_action": [key.pk],
             "confirm": "1",
             "reason": "key leaked in a log",

@@ -122,6 +122,7 @@ class ApiKeyAdmin(OrgScopedAdmin):
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = [
         reason_action(
+            "revoke_keys",
             description=_("Revoke selected keys"),
             service=lambda key, actor, reason: services.revoke_api_key(
                 key, actor=actor, reason=reason

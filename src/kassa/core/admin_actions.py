@@ -30,6 +30,7 @@ class ReasonForm(forms.Form):
 
 
 def reason_action(
+    name: str,
     *,
     description: StrOrPromise,
     service: Callable[[Any, Actor, str], Any],
@@ -67,6 +68,7 @@ def reason_action(
         }
         return TemplateResponse(request, "admin/kassa/reason_form.html", context)
 
+    action.__name__ = name
     action.short_description = description  # type: ignore[attr-defined]
     action.allowed_permissions = (permission,)  # type: ignore[attr-defined]
     return action

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "kassa.payments"
     label = "payments"
+    verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from kassa.payments import demo, events, tasks  # noqa: F401  (registrations)
+        from kassa.payments.gateways.registry import load_connectors
+
+        load_connectors()

@@ -6,93 +6,198 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LedgerAccount',
+            name="LedgerAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('kind', models.CharField(max_length=40, verbose_name='kind')),
-                ('owner_id', models.CharField(blank=True, default='', max_length=64, verbose_name='owner')),
-                ('name', models.CharField(blank=True, max_length=200, verbose_name='name')),
-                ('min_balance', models.BigIntegerField(blank=True, null=True, verbose_name='lowest allowed balance')),
-                ('balance', models.BigIntegerField(default=0, editable=False, verbose_name='balance')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("kind", models.CharField(max_length=40, verbose_name="kind")),
+                (
+                    "owner_id",
+                    models.CharField(blank=True, default="", max_length=64, verbose_name="owner"),
+                ),
+                ("name", models.CharField(blank=True, max_length=200, verbose_name="name")),
+                (
+                    "min_balance",
+                    models.BigIntegerField(
+                        blank=True, null=True, verbose_name="lowest allowed balance"
+                    ),
+                ),
+                (
+                    "balance",
+                    models.BigIntegerField(default=0, editable=False, verbose_name="balance"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger account',
-                'verbose_name_plural': 'ledger accounts',
-                'db_table': 'ledger_account',
+                "verbose_name": "ledger account",
+                "verbose_name_plural": "ledger accounts",
+                "db_table": "ledger_account",
             },
         ),
         migrations.CreateModel(
-            name='LedgerTransaction',
+            name="LedgerTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40, verbose_name='kind')),
-                ('reference', models.CharField(blank=True, max_length=64, verbose_name='reference')),
-                ('idempotency_key', models.CharField(max_length=255, verbose_name='idempotency key')),
-                ('description', models.CharField(blank=True, max_length=500, verbose_name='description')),
-                ('metadata', models.JSONField(blank=True, default=dict, verbose_name='metadata')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='time')),
-                ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='core.organization')),
-                ('reverses', models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversals', to='ledger.ledgertransaction', verbose_name='reverses')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40, verbose_name="kind")),
+                (
+                    "reference",
+                    models.CharField(blank=True, max_length=64, verbose_name="reference"),
+                ),
+                (
+                    "idempotency_key",
+                    models.CharField(max_length=255, verbose_name="idempotency key"),
+                ),
+                (
+                    "description",
+                    models.CharField(blank=True, max_length=500, verbose_name="description"),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict, verbose_name="metadata")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="time"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="core.organization",
+                    ),
+                ),
+                (
+                    "reverses",
+                    models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reversals",
+                        to="ledger.ledgertransaction",
+                        verbose_name="reverses",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger transaction',
-                'verbose_name_plural': 'ledger transactions',
-                'db_table': 'ledger_transaction',
-                'ordering': ['-id'],
+                "verbose_name": "ledger transaction",
+                "verbose_name_plural": "ledger transactions",
+                "db_table": "ledger_transaction",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.BigIntegerField(verbose_name='amount')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('balance_after', models.BigIntegerField(verbose_name='balance after')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='time')),
-                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='ledger.ledgeraccount')),
-                ('transaction', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='ledger.ledgertransaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.BigIntegerField(verbose_name="amount")),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("balance_after", models.BigIntegerField(verbose_name="balance after")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="time"
+                    ),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="ledger.ledgeraccount",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="ledger.ledgertransaction",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ledger entry',
-                'verbose_name_plural': 'ledger entries',
-                'db_table': 'ledger_entry',
-                'ordering': ['id'],
+                "verbose_name": "ledger entry",
+                "verbose_name_plural": "ledger entries",
+                "db_table": "ledger_entry",
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.UniqueConstraint(fields=('organization', 'kind', 'owner_id', 'currency'), name='ledger_account_unique'),
+            model_name="ledgeraccount",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "kind", "owner_id", "currency"),
+                name="ledger_account_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.CheckConstraint(condition=models.Q(('min_balance__isnull', True), ('balance__gte', models.F('min_balance')), _connector='OR'), name='ledger_account_min_balance'),
+            model_name="ledgeraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("min_balance__isnull", True),
+                    ("balance__gte", models.F("min_balance")),
+                    _connector="OR",
+                ),
+                name="ledger_account_min_balance",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgertransaction',
-            index=models.Index(fields=['reference'], name='ledger_transaction_ref_idx'),
+            model_name="ledgertransaction",
+            index=models.Index(fields=["reference"], name="ledger_transaction_ref_idx"),
         ),
         migrations.AddConstraint(
-            model_name='ledgertransaction',
-            constraint=models.UniqueConstraint(fields=('organization', 'idempotency_key'), name='ledger_transaction_idem'),
+            model_name="ledgertransaction",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "idempotency_key"), name="ledger_transaction_idem"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgertransaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('reverses__isnull', False)), fields=('reverses',), name='ledger_transaction_reversed_once'),
+            model_name="ledgertransaction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("reverses__isnull", False)),
+                fields=("reverses",),
+                name="ledger_transaction_reversed_once",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['account', 'id'], name='ledger_entry_account_idx'),
+            model_name="ledgerentry",
+            index=models.Index(fields=["account", "id"], name="ledger_entry_account_idx"),
         ),
     ]

@@ -1,0 +1,62 @@
+# ruff: noqa: E501, RUF001
+_KEYS = [
+    "Legal details (printed on invoices)", "Revoke selected keys",
+    "Copy the new key now; it will not be shown again: %(key)s", "Reason",
+    "Recorded in the audit log with your name.", "%(action)s: %(count)d done.", "Export CSV",
+    "name", "default currency", "time zone", "locale", "legal name", "address", "address (line 2)",
+    "postal code", "city", "country", "VAT ID", "tax number", "contact email", "phone", "created",
+    "organization", "organizations", "Owner", "Admin", "Finance", "Viewer", "role", "membership",
+    "memberships", "Test", "Live", "mode", "prefix", "last used", "revoked", "API key", "API keys",
+    "email", "metadata", "customer", "customers", "Staff user", "System", "Customer", "actor type",
+    "actor id", "actor", "action", "object type", "object id", "reason", "before", "after",
+    "IP address", "user agent", "time", "audit log entry", "audit log", "Confirm",
+    "A self-hosted payments and billing server.", "Customer portal", "API documentation",
+    "Payments by Kassa", "English", "German", "Russian", "Uzbek",
+]
+_DE = [
+    "Rechtliche Angaben (auf Rechnungen)", "Ausgewählte Schlüssel widerrufen",
+    "Kopieren Sie den neuen Schlüssel jetzt; er wird nicht wieder angezeigt: %(key)s", "Grund",
+    "Wird mit Ihrem Namen im Prüfprotokoll festgehalten.", "%(action)s: %(count)d erledigt.", "CSV exportieren",
+    "Name", "Standardwährung", "Zeitzone", "Sprache", "Firmenname", "Adresse", "Adresse (Zeile 2)",
+    "Postleitzahl", "Stadt", "Land", "USt-IdNr.", "Steuernummer", "Kontakt-E-Mail", "Telefon", "erstellt",
+    "Organisation", "Organisationen", "Inhaber", "Administrator", "Buchhaltung", "Betrachter", "Rolle", "Mitgliedschaft",
+    "Mitgliedschaften", "Test", "Live", "Modus", "Präfix", "zuletzt benutzt", "widerrufen", "API-Schlüssel", "API-Schlüssel",
+    "E-Mail", "Metadaten", "Kunde", "Kunden", "Mitarbeiter", "System", "Kunde", "Art des Akteurs",
+    "Akteur-ID", "Akteur", "Aktion", "Objekttyp", "Objekt-ID", "Grund", "vorher", "nachher",
+    "IP-Adresse", "User-Agent", "Zeit", "Protokolleintrag", "Prüfprotokoll", "Bestätigen",
+    "Ein selbst gehosteter Zahlungs- und Abrechnungsserver.", "Kundenportal", "API-Dokumentation",
+    "Zahlungsabwicklung durch Kassa", "Englisch", "Deutsch", "Russisch", "Usbekisch",
+]
+_RU = [
+    "Юридические данные (для счетов)", "Отозвать выбранные ключи",
+    "Скопируйте новый ключ сейчас — он больше не будет показан: %(key)s", "Причина",
+    "Записывается в журнал аудита с вашим именем.", "%(action)s: выполнено %(count)d.", "Экспорт в CSV",
+    "название", "валюта по умолчанию", "часовой пояс", "язык", "юридическое название", "адрес", "адрес (строка 2)",
+    "почтовый индекс", "город", "страна", "ИНН плательщика НДС", "налоговый номер", "контактный email", "телефон", "создан",
+    "организация", "организации", "Владелец", "Администратор", "Финансы", "Наблюдатель", "роль", "участие",
+    "участники", "Тест", "Боевой", "режим", "префикс", "последнее использование", "отозван", "API-ключ", "API-ключи",
+    "email", "метаданные", "клиент", "клиенты", "Сотрудник", "Система", "Клиент", "тип исполнителя",
+    "id исполнителя", "исполнитель", "действие", "тип объекта", "id объекта", "причина", "до", "после",
+    "IP-адрес", "user agent", "время", "запись журнала аудита", "журнал аудита", "Подтвердить",
+    "Сервер платежей и биллинга для собственного хостинга.", "Личный кабинет клиента", "Документация API",
+    "Платежи через Kassa", "Английский", "Немецкий", "Русский", "Узбекский",
+]
+_UZ = [
+    "Yuridik maʼlumotlar (hisob-fakturalar uchun)", "Tanlangan kalitlarni bekor qilish",
+    "Yangi kalitni hozir nusxalang; u qayta koʻrsatilmaydi: %(key)s", "Sabab",
+    "Audit jurnaliga ismingiz bilan yoziladi.", "%(action)s: %(count)d ta bajarildi.", "CSV ga eksport",
+    "nomi", "standart valyuta", "vaqt zonasi", "til", "yuridik nomi", "manzil", "manzil (2-qator)",
+    "pochta indeksi", "shahar", "mamlakat", "QQS raqami", "soliq raqami", "aloqa uchun email", "telefon", "yaratilgan",
+    "tashkilot", "tashkilotlar", "Egasi", "Administrator", "Moliya", "Kuzatuvchi", "rol", "aʼzolik",
+    "aʼzoliklar", "Test", "Jonli", "rejim", "prefiks", "oxirgi foydalanish", "bekor qilingan", "API kaliti", "API kalitlari",
+    "email", "metamaʼlumotlar", "mijoz", "mijozlar", "Xodim", "Tizim", "Mijoz", "ijrochi turi",
+    "ijrochi id", "ijrochi", "amal", "obyekt turi", "obyekt id", "sabab", "oldin", "keyin",
+    "IP manzil", "user agent", "vaqt", "audit yozuvi", "audit jurnali", "Tasdiqlash",
+    "Oʻz serveringizda ishlaydigan toʻlov va billing serveri.", "Mijoz kabineti", "API hujjatlari",
+    "Kassa orqali toʻlovlar", "Inglizcha", "Nemischa", "Ruscha", "Oʻzbekcha",
+]
+TRANSLATIONS = {
+    "de": dict(zip(_KEYS, _DE, strict=True)),
+    "ru": dict(zip(_KEYS, _RU, strict=True)),
+    "uz": dict(zip(_KEYS, _UZ, strict=True)),
+}

@@ -1,0 +1,244 @@
+"""Inbound gateway events: stored once, then processed by a task.
+
+`receive` verifies a provider's request through its connector and stores each event it
+carries, unique on (provider, external id), enqueueing its processing in the same transaction;
+a repeat is acknowledged and ignored. Requests that fail verification are kept as rejected
+(without an external id) and change nothing else.
+
+`process` finds the payment (by our id when the provider echoes it, else by the provider's
+reference) and records the outcome. An event whose payment is not visible yet (it arrived
+before our commit) is retried with backoff; an event that no longer applies (a failure after
+a success) is marked ignored; any other error is retried and then shown as failed in the admin,
+where it can be reprocessed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kassa.core.errors import KassaError
+from kassa.payments import refunds as refund_services
+from kassa.payments import services
+from kassa.payments.gateways.base import (
+    InboundRequest,
+    NormalizedEvent,
+    RefundOutcome,
+    SavedMethod,
+    VerificationError,
+)
+from kassa.payments.gateways.registry import gateway_for
+from kassa.payments.models import GatewayAccount, GatewayEvent, Payment, Refund
+from kassa.payments.states import InvalidTransition, Source
+
+logger = logging.getLogger("kassa.payments.inbound")
+
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=6),
+)
+_KEPT_HEADERS = ("content-type", "user-agent", "stripe-signature", "kassa-sandbox-signature")
+
+
+class PaymentNotFound(Exception):
+    pass
+
+
+def receive(account: GatewayAccount, request: InboundRequest) -> list[GatewayEvent]:
+    """Verify and store; returns the newly stored events. Raises VerificationError."""
+    headers = {k: v for k, v in request.headers.items() if k in _KEPT_HEADERS}
+    payload = request.body.decode("utf-8", errors="replace")
+    try:
+        events = gateway_for(account).parse_inbound(request)
+    except VerificationError as exc:
+        GatewayEvent.objects.create(
+            organization_id=account.organization_id,
+            gateway_account=account,
+            provider=account.provider,
+            payload=payload[:100_000],
+            headers=headers,
+            verified=False,
+            verification_error=str(exc)[:300],
+            status=GatewayEvent.Status.REJECTED,
+        )
+        logger.warning("rejected %s event for %s: %s", account.provider, account.id, exc)
+        raise
+    stored = []
+    for event in events:
+        record = _store(account, event, payload, headers)
+        if record is not None:
+            stored.append(record)
+    return stored
+
+
+def _store(
+    account: GatewayAccount, event: NormalizedEvent, payload: str, headers: dict[str, str]
+) -> GatewayEvent | None:
+    from kassa.payments.tasks import process_gateway_event  # tasks import this module
+
+    processable = event.kind in ("payment", "refund")
+    try:
+        with transaction.atomic():
+            record = GatewayEvent.objects.create(
+                organization_id=account.organization_id,
+                gateway_account=account,
+                provider=account.provider,
+                external_id=event.external_id,
+                raw_type=event.raw_type[:100],
+                payload=payload[:100_000],
+                headers=headers,
+                normalized=_normalized_json(event),
+                verified=True,
+                status=GatewayEvent.Status.PENDING if processable else GatewayEvent.Status.IGNORED,
+            )
+            if processable:
+                process_gateway_event.enqueue(record.id)
+    except IntegrityError:
+        return None  # seen before: acknowledged, not processed again
+    return record
+
+
+def _normalized_json(event: NormalizedEvent) -> dict[str, Any]:
+    data = asdict(event)
+    if event.occurred_at is not None:
+        data["occurred_at"] = event.occurred_at.isoformat()
+    return json.loads(json.dumps(data, default=str))
+
+
+def _event_from(record: GatewayEvent) -> NormalizedEvent:
+    data = dict(record.normalized)
+    saved = data.pop("saved_method", None)
+    data.pop("occurred_at", None)
+    return NormalizedEvent(**data, saved_method=SavedMethod(**saved) if saved else None)
+
+
+def process(event_id: str) -> str:
+    """Process one stored event; returns its resulting status."""
+    record = GatewayEvent.objects.get(pk=event_id)
+    if record.status in (GatewayEvent.Status.PROCESSED, GatewayEvent.Status.IGNORED):
+        return record.status
+    event = _event_from(record)
+    try:
+        if event.kind == "refund":
+            payment = _apply_refund(record, event)
+        else:
+            payment = _apply_payment(record, event)
+    except PaymentNotFound as exc:
+        return _retry(record, f"payment not found yet: {exc}")
+    except InvalidTransition as exc:
+        _finish(record, GatewayEvent.Status.IGNORED, note=str(exc))
+        return GatewayEvent.Status.IGNORED
+    except (KassaError, LookupError, ValueError) as exc:
+        return _retry(record, f"{type(exc).__name__}: {exc}")
+    _finish(record, GatewayEvent.Status.PROCESSED, payment=payment)
+    return GatewayEvent.Status.PROCESSED
+
+
+def _find_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
+    query = Payment.objects.filter(organization_id=record.organization_id)
+    if event.payment_id:
+        payment = query.filter(pk=event.payment_id).first()
+    elif event.gateway_reference:
+        payment = query.filter(
+            gateway_account_id=record.gateway_account_id, gateway_reference=event.gateway_reference
+        ).first()
+    else:
+        payment = None
+    if payment is None:
+        raise PaymentNotFound(event.payment_id or event.gateway_reference or "no reference")
+    return payment
+
+
+def _apply_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
+    payment = _find_payment(record, event)
+    change = services.Change(
+        gateway_reference=event.gateway_reference,
+        failure_code=event.failure_code,
+        failure_message=event.failure_message,
+        action_url=event.action_url,
+        saved_method=event.saved_method,
+        amount=event.amount,
+        currency=event.currency,
+    )
+    return services.apply_outcome(
+        payment.id, event.outcome or "pending", Source.GATEWAY, change=change
+    )
+
+
+def _apply_refund(record: GatewayEvent, event: NormalizedEvent) -> Payment:
+    refund = None
+    if event.refund_id:
+        refund = Refund.objects.filter(
+            organization_id=record.organization_id, pk=event.refund_id
+        ).first()
+    if refund is None and event.refund_gateway_reference:
+        refund = Refund.objects.filter(
+            organization_id=record.organization_id,
+            gateway_reference=event.refund_gateway_reference,
+        ).first()
+    if refund is not None:
+        refund_services.record_refund_result(
+            refund.id,
+            event.outcome or RefundOutcome.PENDING,
+            gateway_reference=event.refund_gateway_reference,
+            failure_message=event.failure_message,
+        )
+        return refund.payment
+    payment = _find_payment(record, event)
+    if event.outcome == RefundOutcome.SUCCEEDED and event.amount and event.refund_gateway_reference:
+        # Refunded in the provider's cabinet, not through Kassa.
+        refund_services.record_gateway_refund(
+            payment.id, amount=event.amount, gateway_reference=event.refund_gateway_reference
+        )
+    return payment
+
+
+def _retry(record: GatewayEvent, error: str) -> str:
+    from kassa.payments.tasks import process_gateway_event
+
+    attempts = record.attempts + 1
+    with transaction.atomic():
+        if attempts > len(RETRY_DELAYS):
+            GatewayEvent.objects.filter(pk=record.pk).update(
+                attempts=attempts, last_error=error, status=GatewayEvent.Status.FAILED
+            )
+            logger.error("gateway event %s failed for good: %s", record.id, error)
+            return GatewayEvent.Status.FAILED
+        GatewayEvent.objects.filter(pk=record.pk).update(attempts=attempts, last_error=error)
+        process_gateway_event.using(run_after=timezone.now() + RETRY_DELAYS[attempts - 1]).enqueue(
+            record.id
+        )
+    return GatewayEvent.Status.PENDING
+
+
+def _finish(
+    record: GatewayEvent, status: str, *, payment: Payment | None = None, note: str = ""
+) -> None:
+    GatewayEvent.objects.filter(pk=record.pk).update(
+        status=status,
+        processed_at=timezone.now(),
+        payment=payment or record.payment,
+        last_error=note,
+        attempts=record.attempts + 1,
+    )
+
+
+def reprocess(event_id: str) -> None:
+    """The admin's "reprocess": run a failed event again."""
+    from kassa.payments.tasks import process_gateway_event
+
+    with transaction.atomic():
+        GatewayEvent.objects.filter(
+            pk=event_id, status__in=[GatewayEvent.Status.FAILED, GatewayEvent.Status.PENDING]
+        ).update(status=GatewayEvent.Status.PENDING, attempts=0)
+        process_gateway_event.enqueue(event_id)
