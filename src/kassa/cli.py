@@ -38,6 +38,30 @@ def _database_error_message(exc: Exception) -> str:
     return f"Cannot use the database at {where} ({reason})."
 
 
+def _check_database() -> None:
+    """Fail fast, with one sentence, when PostgreSQL cannot be reached (the connection pool
+    would otherwise keep retrying for its whole timeout)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        return
+    import psycopg
+    from django.db.utils import OperationalError
+
+    try:
+        psycopg.connect(
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            dbname=db["NAME"],
+            connect_timeout=5,
+        ).close()
+    except psycopg.Error as exc:
+        raise OperationalError(str(exc)) from None
+
+
 def _migrate(verbosity: int = 0) -> None:
     from django.core.management import call_command
 
@@ -347,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.db.utils import DatabaseError
 
     try:
+        if args.func is not cmd_manage:
+            _check_database()
         result: int = args.func(args)
     except ConfigError as exc:
         print(f"kassa: {exc}", file=sys.stderr)

@@ -61,6 +61,7 @@ class Config:
     email: EmailConfig
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
+    database_pool_size: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -77,6 +78,18 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"{name} must be one of 1, true, yes, on, 0, false, no, off (got {raw!r}).")
+
+
+def parse_int(name: str, raw: str | None, default: int, *, minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r}).") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} (got {value}).")
+    return value
 
 
 def parse_database_url(raw: str, data_dir: Path) -> DatabaseConfig:
@@ -222,4 +235,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS", env.get("KASSA_ALLOW_PRIVATE_WEBHOOK_URLS"), False
         ),
         allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
+        database_pool_size=parse_int(
+            "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 10, minimum=1
+        ),
     )

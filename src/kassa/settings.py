@@ -100,7 +100,12 @@ def _database_settings() -> dict[str, Any]:
             },
             "TEST": {"NAME": str(Path(db.name).with_name("test_" + Path(db.name).name))},
         }
-    options: dict[str, Any] = {"connect_timeout": 5}
+    options: dict[str, Any] = {
+        "connect_timeout": 5,
+        # Under ASGI every request runs in its own thread, so per-thread persistent
+        # connections would pile up; a pool per process bounds them and reuses them.
+        "pool": {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 30},
+    }
     options.update(db.options)
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -109,8 +114,7 @@ def _database_settings() -> dict[str, Any]:
         "PASSWORD": db.password,
         "HOST": db.host,
         "PORT": db.port,
-        "CONN_MAX_AGE": 300,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": 0,
         "OPTIONS": options,
     }
 
@@ -202,6 +206,7 @@ LOGGING: dict[str, Any] = {
         "django_tasks_db": {"level": "WARNING"},
         "django.tasks": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "psycopg.pool": {"level": "ERROR"},
     },
 }
 

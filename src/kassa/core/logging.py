@@ -1,4 +1,4 @@
-"""JSON logs through structlog's stdlib formatter."""
+"""JSON logs through structlog's stdlib formatter, tracebacks included."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import structlog
 
 def json_formatter() -> structlog.stdlib.ProcessorFormatter:
     return structlog.stdlib.ProcessorFormatter(
-        processor=structlog.processors.JSONRenderer(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,

@@ -149,13 +149,13 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
         )
         ledger_rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{} {:+d} → {}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{} {} → {}</td></tr>",
             (
                 (
                     e.created_at.isoformat(timespec="seconds"),
                     f"ledger {e.transaction.kind}",
                     e.account,
-                    e.amount,
+                    f"{e.amount:+d}",
                     e.balance_after,
                 )
                 for e in entries

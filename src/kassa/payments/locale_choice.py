@@ -7,11 +7,20 @@ from django.utils import translation
 
 from kassa.core.validation import SUPPORTED_LOCALES
 
+SESSION_KEY = "kassa_lang"
+
 
 def page_locale(request: HttpRequest, *preferences: str | None) -> str:
-    """`?lang=` first, then the given preferences (customer, organization), then the browser."""
-    for candidate in (request.GET.get("lang"), *preferences):
+    """`?lang=` (remembered for the visit), then the given preferences (customer,
+    organization), then the browser's languages."""
+    chosen = request.GET.get("lang")
+    if chosen in SUPPORTED_LOCALES:
+        if hasattr(request, "session"):
+            request.session[SESSION_KEY] = chosen
+        return str(chosen)
+    remembered = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    for candidate in (remembered, *preferences):
         if candidate and candidate in SUPPORTED_LOCALES:
-            return candidate
+            return str(candidate)
     browser = translation.get_language_from_request(request)
     return browser if browser in SUPPORTED_LOCALES else "en"
