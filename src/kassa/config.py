@@ -62,6 +62,8 @@ class Config:
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 10
+    checkout_ttl_minutes: int = 1440
+    reconcile_after_minutes: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -237,5 +239,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
         database_pool_size=parse_int(
             "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 10, minimum=1
+        ),
+        checkout_ttl_minutes=parse_int(
+            "KASSA_CHECKOUT_TTL_MINUTES", env.get("KASSA_CHECKOUT_TTL_MINUTES"), 1440, minimum=5
+        ),
+        reconcile_after_minutes=parse_int(
+            "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
         ),
     )

@@ -20,6 +20,8 @@ ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
 KASSA_BASE_URL = CONFIG.base_url
 KASSA_DATA_DIR = CONFIG.data_dir
 KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = CONFIG.allow_private_webhook_urls
+KASSA_CHECKOUT_TTL_MINUTES = CONFIG.checkout_ttl_minutes
+KASSA_RECONCILE_AFTER_MINUTES = CONFIG.reconcile_after_minutes
 CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
 INSTALLED_APPS = [

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,7 +43,6 @@ from kassa.payments.representations import payment_dict, payment_method_dict
 from kassa.payments.states import TERMINAL, Source, check_transition
 
 S = PaymentStatus
-CHECKOUT_TTL = timedelta(hours=24)
 
 
 class NoGatewayAccount(InvalidRequest):
@@ -196,7 +196,8 @@ def create_payment(
         save_payment_method=save_payment_method,
         payment_method=method,
         off_session=method is not None,
-        expires_at=timezone.now() + (expires_in or CHECKOUT_TTL),
+        expires_at=timezone.now()
+        + (expires_in or timedelta(minutes=settings.KASSA_CHECKOUT_TTL_MINUTES)),
     )
     with transaction.atomic():
         purpose_of(purpose).validate_new(payment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
@@ -17,8 +18,6 @@ from kassa.payments.models import Payment, PaymentStatus
 from kassa.payments.services import Change, apply_outcome, payment_ref
 from kassa.payments.states import InvalidTransition, Source
 
-# A payment waiting this long without news is asked about.
-STALE_AFTER = timedelta(minutes=10)
 _OPEN = [PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION]
 
 
@@ -73,10 +72,12 @@ def reconcile_payment(payment_id: str) -> str:
 def reconcile_stale_payments() -> int:
     """Periodic: enqueue a reconciliation for each open payment without recent news."""
     now = timezone.now()
+    # A payment waiting this long without news is asked about.
+    stale_after = timedelta(minutes=settings.KASSA_RECONCILE_AFTER_MINUTES)
     stale = (
         Payment.objects.filter(status__in=_OPEN)
-        .filter(Q(updated_at__lte=now - STALE_AFTER) | Q(expires_at__lte=now))
-        .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - STALE_AFTER))
+        .filter(Q(updated_at__lte=now - stale_after) | Q(expires_at__lte=now))
+        .filter(Q(checked_at__isnull=True) | Q(checked_at__lte=now - stale_after))
     )
     count = 0
     for payment_id in stale.values_list("pk", flat=True).iterator():
