@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
+from django.db import connections
 from django.test import Client
 
 from kassa.core.services import create_api_key
@@ -52,7 +52,7 @@ def at_once(calls: list[Callable[[Client], dict[str, Any]]]) -> list[dict[str, A
         except BaseException as exc:
             errors.append(exc)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connection, so teardown can drop the DB
 
     threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
