@@ -345,8 +345,9 @@ def test_a_declined_debit_gives_the_order_back_and_a_retry_pays(
     attempt = ClickTransaction.objects.get(payment_id=pay)
     assert attempt.status == "cancelled" and attempt.click_error == -5017
     # The customer can pay again, on our checkout or straight in Click.
-    page = Client().get(path_of(payment["checkout_url"]))
+    page = Client().get(path_of(payment["checkout_url"]) + "?lang=en")
     assert page.status_code == 200 and b'data-provider="click"' in page.content
+    assert "The last attempt did not go through: Insufficient funds" in page.content.decode()
     _, paid = click.pay(pay, SOM)
     assert paid["error"] == 0
     shown = api.get(f"/v1/payments/{pay}").json()
@@ -749,5 +750,23 @@ def test_the_admin_shows_the_urls_to_paste_and_the_field_help(
     assert f"/hooks/click/{click_account.id}/complete" in text
     assert "MD5 sign_string" in text  # the secret key's help
     assert SECRET not in text
+    assert "prepare_timeout_minutes" in text and "UNCONFIRMED" in text  # the options' help
     listing = admin.get("/admin/payments/gatewayaccount/").content.decode()
     assert "kassa-test" in listing
+    click = ClickClient(click_account)
+    pay = Payment.objects.create(organization=org, amount=AMOUNT, currency="UZS")
+    prepared, _ = click.pay(pay.id, SOM)
+    paydoc = prepared["click_trans_id"] + 1_000_000
+    found = admin.get(f"/admin/payments/clicktransaction/?q={paydoc}").content.decode()
+    assert str(prepared["click_trans_id"]) in found and pay.id in found
+    intruder = Client()
+    add_staff_member(
+        make_org("Other"),
+        email="x@y.test",
+        role="owner",
+        password="pw-123456-x",
+        actor=Actor.system("t"),
+    )
+    assert intruder.login(username="x@y.test", password="pw-123456-x")
+    hidden = intruder.get(f"/admin/payments/clicktransaction/?q={paydoc}").content.decode()
+    assert pay.id not in hidden
