@@ -298,6 +298,19 @@ def test_prepare_reserves_and_complete_pays(
     assert_ledger_balanced(org.id)
 
 
+def test_refunds_are_made_in_clicks_cabinet(
+    click: ClickClient, new_payment: Callable[..., dict[str, Any]], api: Any, org: Any
+) -> None:
+    pay = new_payment()["id"]
+    click.pay(pay, SOM)
+    refused = api.post("/v1/refunds", {"payment": pay})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "refund_not_allowed"
+    assert status(pay) == "succeeded"
+    assert balances(org.id)["payments_received:"] == AMOUNT
+    assert_ledger_balanced(org.id)
+
+
 def test_repeated_prepare_is_answered_the_same(
     click: ClickClient, new_payment: Callable[..., dict[str, Any]]
 ) -> None:

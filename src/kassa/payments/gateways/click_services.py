@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from kassa.core.ids import ID_MAX_LENGTH
 from kassa.payments.gateways.click_models import ClickTransaction
 from kassa.payments.gateways.click_protocol import ClickError, ClickRequest, amount_in_tiyin
 from kassa.payments.models import GatewayAccount, Payment, PaymentStatus
@@ -347,9 +348,9 @@ def release_stale_reservations() -> int:
 def _find_payment(account: GatewayAccount, payment_id: str) -> Payment | None:
     """The payment Click names, if this account may take it: same organization, same mode
     (a test account never touches a live payment), in so'm."""
-    payment = Payment.objects.filter(
-        organization_id=account.organization_id, pk=payment_id[:40]
-    ).first()
+    if len(payment_id) > ID_MAX_LENGTH:
+        return None
+    payment = Payment.objects.filter(organization_id=account.organization_id, pk=payment_id).first()
     if payment is None:
         return None
     if payment.livemode == account.test_mode or payment.currency != CURRENCY:
