@@ -20,7 +20,14 @@ from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
 from kassa.payments.gateways.registry import available_providers, gateway_class, gateway_for
-from kassa.payments.models import GatewayAccount, GatewayEvent, Payment, PaymentMethod, Refund
+from kassa.payments.models import (
+    ClickTransaction,
+    GatewayAccount,
+    GatewayEvent,
+    Payment,
+    PaymentMethod,
+    Refund,
+)
 
 
 def _money(amount: int, currency: str) -> str:
@@ -186,6 +193,25 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in PaymentMethod._meta.fields]
 
 
+@admin.register(ClickTransaction)
+class ClickTransactionAdmin(ReadOnlyAdmin):
+    """Click's attempts, searchable by the ids a customer or Click's support quotes."""
+
+    list_display = (
+        "click_trans_id",
+        "click_paydoc_id",
+        "payment",
+        "amount",
+        "status",
+        "click_error",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("status", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=click_trans_id", "=click_paydoc_id", "payment__id")
+    readonly_fields = [f.name for f in ClickTransaction._meta.fields]
+
+
 @admin.register(GatewayEvent)
 class GatewayEventAdmin(ReadOnlyAdmin):
     list_display = (
@@ -251,6 +277,12 @@ class GatewayAccountForm(forms.ModelForm):
                 for f in gateway_class(provider).credential_fields
             ]
             self.fields["credentials_json"].help_text = "; ".join(lines)
+            options = [
+                f"{f.name}: {f.label}" + (f" — {f.help}" if f.help else "")
+                for f in gateway_class(provider).option_fields
+            ]
+            if options:
+                self.fields["options"].help_text = "; ".join(options)
             self.fields["credentials_json"].initial = {
                 name: ""
                 if any(

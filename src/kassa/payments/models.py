@@ -259,7 +259,8 @@ class GatewayEvent(models.Model):
         return self.normalized.get(key)
 
 
-# The sandbox provider's tables belong to this app (see gateways/sandbox_models.py).
+# Connector tables belong to this app (see gateways/sandbox_models.py, click_models.py).
+from kassa.payments.gateways.click_models import ClickTransaction  # noqa: E402
 from kassa.payments.gateways.sandbox_models import (  # noqa: E402
     SandboxCard,
     SandboxCharge,
@@ -268,6 +269,7 @@ from kassa.payments.gateways.sandbox_models import (  # noqa: E402
 )
 
 __all__ = [
+    "ClickTransaction",
     "GatewayAccount",
     "GatewayEvent",
     "Payment",

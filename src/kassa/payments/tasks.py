@@ -58,7 +58,9 @@ def reconcile_payment(payment_id: str) -> str:
             )
             return apply_outcome(payment.id, result.outcome, Source.GATEWAY, change=change).status
         if (
-            payment.status == PaymentStatus.PENDING
+            # A payment waiting for the customer to try again (a declined Click attempt,
+            # an abandoned confirmation) expires like a pending one.
+            payment.status in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION)
             and payment.expires_at is not None
             and payment.expires_at <= now
         ):
