@@ -86,6 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  admin {config.base_url}/admin/  ·  API docs {config.base_url}/v1/docs")
     if config.embedded:
         print(f"  SQLite database {config.database.name}; worker and scheduler started.")
+    # uvicorn restores the previous handler and re-raises a caught SIGTERM once it has shut
+    # down; with the default handler that would kill us before the children are stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
             "kassa.asgi:application",
@@ -106,6 +109,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
     return 0
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_until_signalled(target: Callable[[threading.Event], None]) -> int:

@@ -50,6 +50,7 @@ MIDDLEWARE = [
     "kassa.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "kassa.core.middleware.AdminContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -171,6 +172,10 @@ SECURE_CSP = {
     "form-action": [CSP.SELF, "https:", "http:"],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.SELF],
+}
+KASSA_ADMIN_CSP = {
+    **SECURE_CSP,
+    "script-src": [CSP.SELF, CSP.UNSAFE_INLINE, CSP.UNSAFE_EVAL],
 }
 
 EMAIL_SUBJECT_PREFIX = ""

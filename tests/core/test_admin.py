@@ -99,3 +99,11 @@ def test_new_key_is_shown_once_in_the_admin() -> None:
     import re
 
     assert not re.search(r"sk_test_[A-Za-z0-9]{32}", again)
+
+
+def test_only_the_admin_gets_the_looser_script_policy() -> None:
+    admin_policy = Client().get("/admin/login/").headers["Content-Security-Policy"]
+    site_policy = Client().get("/").headers["Content-Security-Policy"]
+    assert "'unsafe-eval'" in admin_policy
+    assert "'unsafe-eval'" not in site_policy
+    assert "'unsafe-inline'" not in site_policy.split("script-src", 1)[1].split(";", 1)[0]

@@ -37,11 +37,17 @@ def test_mark_succeeded_needs_a_reason_and_is_audited(api: Any, sandbox: Any, or
     too_short = run_action(finance, "mark_succeeded", [payment["id"]], "x")
     assert too_short.status_code == 200  # the form again, nothing done
     assert Payment.objects.get(pk=payment["id"]).status == "pending"
-    done = run_action(finance, "mark_succeeded", [payment["id"]], "bank transfer seen in statement 4711")
+    done = run_action(
+        finance, "mark_succeeded", [payment["id"]], "bank transfer seen in statement 4711"
+    )
     assert done.status_code == 302
     assert Payment.objects.get(pk=payment["id"]).status == "succeeded"
     entry = AuditLogEntry.objects.get(action="payment.marked_succeeded")
-    assert (entry.actor_label, entry.reason, entry.object_id) == ("fin@x.test", "bank transfer seen in statement 4711", payment["id"])
+    assert (entry.actor_label, entry.reason, entry.object_id) == (
+        "fin@x.test",
+        "bank transfer seen in statement 4711",
+        payment["id"],
+    )
     assert entry.before == {"status": "pending"} and entry.after == {"status": "succeeded"}
     assert LedgerTransaction.objects.filter(reference=payment["id"]).count() == 1
     assert_ledger_balanced(org.id)
@@ -71,8 +77,18 @@ def test_refund_from_the_admin(pay: Any, org: Any) -> None:
 
 def test_detail_page_shows_the_timeline(pay: Any, org: Any) -> None:
     payment = pay(CARDS["success"], amount=5000, currency="EUR")
-    page = staff_client(org, "viewer", "v@x.test").get(f"{URL}{payment['id']}/change/").content.decode()
-    for text in ("payment.created", "payment.succeeded", "charge.succeeded", "ledger payment", "gateway sandbox"):
+    page = (
+        staff_client(org, "viewer", "v@x.test")
+        .get(f"{URL}{payment['id']}/change/")
+        .content.decode()
+    )
+    for text in (
+        "payment.created",
+        "payment.succeeded",
+        "charge.succeeded",
+        "ledger payment",
+        "gateway sandbox",
+    ):
         assert text in page, text
 
 
@@ -86,7 +102,10 @@ def test_csv_export_follows_the_filters(api: Any, pay: Any, org: Any) -> None:
     assert [r["id"] for r in rows] == [paid["id"]]
     assert rows[0]["amount"] == "5000" and rows[0]["currency"] == "EUR"
     everything = client.get(f"{URL}export-csv/")
-    ids = {r["id"] for r in csv.DictReader(io.StringIO(b"".join(everything.streaming_content).decode()))}
+    ids = {
+        r["id"]
+        for r in csv.DictReader(io.StringIO(b"".join(everything.streaming_content).decode()))
+    }
     assert ids == {paid["id"], open_one["id"]}
 
 
@@ -109,11 +128,24 @@ def test_reprocess_a_failed_gateway_event(sandbox: Any, org: Any, tasks: Any) ->
 
     future = new_id("pay")
     body = event_body({"id": future, "amount": 900, "currency": "EUR"}).decode()
-    record = inbound.receive(sandbox, sandbox_provider.signed_request(sandbox.id, sandbox.credentials["signing_secret"], body))[0]
+    record = inbound.receive(
+        sandbox,
+        sandbox_provider.signed_request(sandbox.id, sandbox.credentials["signing_secret"], body),
+    )[0]
     GatewayEvent.objects.filter(pk=record.pk).update(status="failed", attempts=7)
-    Payment.objects.create(id=future, organization=org, amount=900, currency="EUR", gateway_account=sandbox)
+    Payment.objects.create(
+        id=future, organization=org, amount=900, currency="EUR", gateway_account=sandbox
+    )
     finance = staff_client(org, "finance", "fin@x.test")
-    finance.post("/admin/payments/gatewayevent/", {"action": "reprocess", "_selected_action": [record.id], "confirm": "1", "reason": "payment now exists"})
+    finance.post(
+        "/admin/payments/gatewayevent/",
+        {
+            "action": "reprocess",
+            "_selected_action": [record.id],
+            "confirm": "1",
+            "reason": "payment now exists",
+        },
+    )
     tasks()
     assert GatewayEvent.objects.get(pk=record.pk).status == "processed"
     assert Payment.objects.get(pk=future).status == "succeeded"

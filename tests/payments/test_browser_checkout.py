@@ -22,14 +22,21 @@ def shop(live_server: Any, settings: Any) -> ApiClient:
     settings.KASSA_BASE_URL = live_server.url
     org = make_org("Samarkand Travel")
     create_gateway_account(
-        org, provider="sandbox", test_mode=True, credentials={}, currencies=["UZS"],
-        is_default=True, actor=Actor.system("test"),
+        org,
+        provider="sandbox",
+        test_mode=True,
+        credentials={},
+        currencies=["UZS"],
+        is_default=True,
+        actor=Actor.system("test"),
     )
     return ApiClient(create_api_key(org, actor=Actor.system("test")).secret)
 
 
 def test_pay_with_the_sandbox_card(shop: ApiClient, page: Any) -> None:  # noqa: F811
-    payment = shop.post("/v1/payments", {"amount": 150000, "currency": "UZS", "description": "Bukhara day trip"}).json()
+    payment = shop.post(
+        "/v1/payments", {"amount": 150000, "currency": "UZS", "description": "Bukhara day trip"}
+    ).json()
     page.goto(payment["checkout_url"] + "?lang=en")
     assert page.get_by_test_id("amount").inner_text() == "UZS1,500.00"
     page.get_by_role("button", name="Card (sandbox)").click()

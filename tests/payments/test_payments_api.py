@@ -21,12 +21,21 @@ pytestmark = pytest.mark.django_db
 def test_create_payment_returns_checkout_url(api: Any, sandbox: Any) -> None:
     response = api.post(
         "/v1/payments",
-        {"amount": 150000, "currency": "uzs", "description": "Tour deposit", "metadata": {"order": "A-1"}},
+        {
+            "amount": 150000,
+            "currency": "uzs",
+            "description": "Tour deposit",
+            "metadata": {"order": "A-1"},
+        },
     )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["id"].startswith("pay_")
-    assert (body["status"], body["currency"], body["gateway_account"]) == ("pending", "UZS", sandbox.id)
+    assert (body["status"], body["currency"], body["gateway_account"]) == (
+        "pending",
+        "UZS",
+        sandbox.id,
+    )
     assert body["checkout_url"].startswith("http://127.0.0.1:8000/checkout/")
     assert body["livemode"] is False and body["metadata"] == {"order": "A-1"}
     assert Event.objects.filter(type="payment.created", object_id=body["id"]).exists()
@@ -41,13 +50,23 @@ def test_create_payment_returns_checkout_url(api: Any, sandbox: Any) -> None:
         ({"amount": 100, "currency": "XYZ"}, 400, "currency"),
         ({"amount": 100, "currency": "EUR", "customer": "cus_nope"}, 404, "customer"),
         ({"amount": 100, "currency": "EUR", "gateway_account": "gwa_nope"}, 404, "gateway_account"),
-        ({"amount": 100, "currency": "EUR", "return_url": "javascript:alert(1)"}, 400, "return_url"),
+        (
+            {"amount": 100, "currency": "EUR", "return_url": "javascript:alert(1)"},
+            400,
+            "return_url",
+        ),
         ({"amount": 100, "currency": "USD"}, 400, "gateway_account"),  # no account takes USD
-        ({"amount": 100, "currency": "EUR", "save_payment_method": True}, 400, "save_payment_method"),
+        (
+            {"amount": 100, "currency": "EUR", "save_payment_method": True},
+            400,
+            "save_payment_method",
+        ),
         ({"currency": "EUR"}, 422, "amount"),
     ],
 )
-def test_bad_payments_are_refused_and_change_nothing(api: Any, sandbox: Any, body: dict[str, Any], status: int, param: str) -> None:
+def test_bad_payments_are_refused_and_change_nothing(
+    api: Any, sandbox: Any, body: dict[str, Any], status: int, param: str
+) -> None:
     response = api.post("/v1/payments", body)
     assert response.status_code == status, response.content
     assert response.json()["error"]["param"] == param
@@ -69,7 +88,9 @@ def test_idempotent_create(api: Any, sandbox: Any) -> None:
     assert first.json()["id"] == second.json()["id"]
     assert second["Idempotent-Replayed"] == "true"
     assert Payment.objects.count() == 1
-    reused = api.post("/v1/payments", {"amount": 101, "currency": "EUR"}, idempotency_key="order-17")
+    reused = api.post(
+        "/v1/payments", {"amount": 101, "currency": "EUR"}, idempotency_key="order-17"
+    )
     assert reused.status_code == 400
     assert IdempotencyRecord.objects.count() == 1
 
@@ -88,7 +109,9 @@ def test_cancel(api: Any, sandbox: Any, pay: Any) -> None:
 
 def test_list_filters(api: Any, sandbox: Any, pay: Any) -> None:
     customer = api.post("/v1/customers", {"name": "A"}).json()["id"]
-    pending = api.post("/v1/payments", {"amount": 100, "currency": "EUR", "customer": customer}).json()
+    pending = api.post(
+        "/v1/payments", {"amount": 100, "currency": "EUR", "customer": customer}
+    ).json()
     paid = pay(CARDS["success"], amount=200, currency="EUR")
     by_status = api.get("/v1/payments", status="succeeded").json()["data"]
     assert [p["id"] for p in by_status] == [paid["id"]]
@@ -107,21 +130,29 @@ def test_test_helper_completes_through_the_signed_path(api: Any, sandbox: Any, o
     assert done.status_code == 200 and done.json()["status"] == "succeeded"
     assert GatewayEvent.objects.get().verified
     other = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
-    failed = api.post(f"/v1/test_helpers/payments/{other['id']}/complete", {"outcome": "failed"}).json()
+    failed = api.post(
+        f"/v1/test_helpers/payments/{other['id']}/complete", {"outcome": "failed"}
+    ).json()
     assert failed["status"] == "failed"
     assert_ledger_balanced(org.id)
 
 
-def test_test_helper_is_refused_for_live_keys(make_api: Any, org: Any, api: Any, sandbox: Any) -> None:
+def test_test_helper_is_refused_for_live_keys(
+    make_api: Any, org: Any, api: Any, sandbox: Any
+) -> None:
     payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
     live = make_api(org, "live")
-    response = live.post(f"/v1/test_helpers/payments/{payment['id']}/complete", {"outcome": "succeeded"})
+    response = live.post(
+        f"/v1/test_helpers/payments/{payment['id']}/complete", {"outcome": "succeeded"}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "livemode_not_allowed"
     assert Payment.objects.get(pk=payment["id"]).status == "pending"
 
 
-def test_reconciliation_settles_a_payment_whose_event_was_lost(api: Any, sandbox: Any, shopper: Any, org: Any) -> None:
+def test_reconciliation_settles_a_payment_whose_event_was_lost(
+    api: Any, sandbox: Any, shopper: Any, org: Any
+) -> None:
     from django_tasks_db.models import DBTaskResult
 
     payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
@@ -137,7 +168,9 @@ def test_reconciliation_settles_a_payment_whose_event_was_lost(api: Any, sandbox
 def test_unpaid_checkout_expires(api: Any, sandbox: Any, shopper: Any) -> None:
     payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
     shopper.choose(payment["checkout_url"], sandbox.id)
-    Payment.objects.filter(pk=payment["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Payment.objects.filter(pk=payment["id"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     from kassa.payments.gateways.sandbox_models import SandboxCheckout
 
     SandboxCheckout.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -149,10 +182,14 @@ def test_unpaid_checkout_expires(api: Any, sandbox: Any, shopper: Any) -> None:
 
 def test_late_success_after_expiry_is_accepted(api: Any, sandbox: Any, org: Any) -> None:
     payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
-    Payment.objects.filter(pk=payment["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Payment.objects.filter(pk=payment["id"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     reconcile_payment.call(payment["id"])
     assert Payment.objects.get(pk=payment["id"]).status == "expired"
-    done = api.post(f"/v1/test_helpers/payments/{payment['id']}/complete", {"outcome": "succeeded"}).json()
+    done = api.post(
+        f"/v1/test_helpers/payments/{payment['id']}/complete", {"outcome": "succeeded"}
+    ).json()
     assert done["status"] == "succeeded"  # the money moved; our timer gives way
     assert_ledger_balanced(org.id)
 
@@ -162,8 +199,14 @@ def test_gateway_accounts_api(api: Any, make_api: Any) -> None:
 
     created = api.post(
         "/v1/gateway_accounts",
-        {"provider": "sandbox", "test_mode": True, "name": "Cards", "currencies": ["eur", "UZS"], "default": True,
-         "credentials": {"signing_secret": "super-secret-value-1234"}},
+        {
+            "provider": "sandbox",
+            "test_mode": True,
+            "name": "Cards",
+            "currencies": ["eur", "UZS"],
+            "default": True,
+            "credentials": {"signing_secret": "super-secret-value-1234"},
+        },
     )
     assert created.status_code == 200, created.content
     account = created.json()
@@ -174,11 +217,15 @@ def test_gateway_accounts_api(api: Any, make_api: Any) -> None:
     assert account["callback_urls"]["webhook"].endswith(f"/hooks/sandbox/{account['id']}")
     listing = api.get("/v1/gateway_accounts").json()["data"]
     assert [a["id"] for a in listing] == [account["id"]]
-    updated = api.post(f"/v1/gateway_accounts/{account['id']}", {"name": "Renamed", "currencies": ["EUR"]}).json()
+    updated = api.post(
+        f"/v1/gateway_accounts/{account['id']}", {"name": "Renamed", "currencies": ["EUR"]}
+    ).json()
     assert (updated["name"], updated["currencies"]) == ("Renamed", ["EUR"])
     disabled = api.post(f"/v1/gateway_accounts/{account['id']}/disable").json()
     assert disabled["status"] == "disabled"
-    refused = api.post("/v1/payments", {"amount": 100, "currency": "EUR", "gateway_account": account["id"]})
+    refused = api.post(
+        "/v1/payments", {"amount": 100, "currency": "EUR", "gateway_account": account["id"]}
+    )
     assert refused.status_code == 400
     stranger = make_api(make_org("Stranger"))
     assert stranger.get(f"/v1/gateway_accounts/{account['id']}").status_code == 404
@@ -190,12 +237,18 @@ def test_gateway_accounts_api(api: Any, make_api: Any) -> None:
     [
         ({"provider": "paypal", "test_mode": True}, 422, "provider"),
         ({"provider": "sandbox", "test_mode": False}, 400, "test_mode"),
-        ({"provider": "sandbox", "test_mode": True, "credentials": {"nope": "x"}}, 400, "credentials"),
+        (
+            {"provider": "sandbox", "test_mode": True, "credentials": {"nope": "x"}},
+            400,
+            "credentials",
+        ),
         ({"provider": "sandbox", "test_mode": True, "currencies": ["XXX"]}, 400, "currencies"),
         ({"provider": "sandbox", "test_mode": True, "currencies": []}, 400, "currencies"),
     ],
 )
-def test_gateway_account_validation(api: Any, body: dict[str, Any], status: int, param: str) -> None:
+def test_gateway_account_validation(
+    api: Any, body: dict[str, Any], status: int, param: str
+) -> None:
     from kassa.payments.models import GatewayAccount
 
     response = api.post("/v1/gateway_accounts", body)
@@ -207,7 +260,14 @@ def test_gateway_account_validation(api: Any, body: dict[str, Any], status: int,
 def test_credentials_are_encrypted_at_rest(api: Any) -> None:
     from kassa.payments.models import GatewayAccount
 
-    api.post("/v1/gateway_accounts", {"provider": "sandbox", "test_mode": True, "credentials": {"signing_secret": "plain-text-secret-99"}})
+    api.post(
+        "/v1/gateway_accounts",
+        {
+            "provider": "sandbox",
+            "test_mode": True,
+            "credentials": {"signing_secret": "plain-text-secret-99"},
+        },
+    )
     stored = GatewayAccount.objects.get().credentials_encrypted
     assert "plain-text-secret-99" not in stored
     assert GatewayAccount.objects.get().credentials["signing_secret"] == "plain-text-secret-99"

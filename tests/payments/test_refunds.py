@@ -22,7 +22,9 @@ def account_balance(org: Any, kind: str) -> int:
 
 def test_partial_then_full_refund(api: Any, pay: Any, org: Any, sandbox: Any) -> None:
     payment = pay(CARDS["success"], amount=10000, currency="EUR")
-    first = api.post("/v1/refunds", {"payment": payment["id"], "amount": 3000, "reason": "one night less"})
+    first = api.post(
+        "/v1/refunds", {"payment": payment["id"], "amount": 3000, "reason": "one night less"}
+    )
     assert first.status_code == 200, first.content
     assert first.json()["status"] == "succeeded"
     assert first.json()["amount"] == 3000
@@ -82,7 +84,9 @@ def test_refund_of_another_organizations_payment_is_404(pay: Any, make_api: Any)
     assert stranger.get(f"/v1/payments/{payment['id']}").status_code == 404
 
 
-def test_provider_refusal_releases_the_hold(api: Any, pay: Any, org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_refusal_releases_the_hold(
+    api: Any, pay: Any, org: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kassa.payments.gateways import sandbox_provider
 
     payment = pay(CARDS["success"], amount=1000, currency="EUR")
@@ -120,7 +124,9 @@ def test_unreachable_provider_keeps_the_refund_pending_and_retries(
     assert account_balance(org, "refunds_in_flight") == 400  # held, not yet gone
     # The retry is scheduled with a delay; make it due and let the provider come back.
     monkeypatch.setattr(sandbox_provider, "refund", real)
-    DBTaskResult.objects.filter(task_path__endswith="retry_refund").update(run_after="2000-01-01T00:00:00Z")
+    DBTaskResult.objects.filter(task_path__endswith="retry_refund").update(
+        run_after="2000-01-01T00:00:00Z"
+    )
     tasks()
     assert api.get(f"/v1/refunds/{refund['id']}").json()["status"] == "succeeded"
     assert SandboxRefund.objects.count() == 1
@@ -128,11 +134,15 @@ def test_unreachable_provider_keeps_the_refund_pending_and_retries(
     assert_ledger_balanced(org.id)
 
 
-def test_pending_refund_reserves_its_amount(api: Any, pay: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pending_refund_reserves_its_amount(
+    api: Any, pay: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kassa.payments.gateways import sandbox_provider
 
     payment = pay(CARDS["success"], amount=1000, currency="EUR")
-    monkeypatch.setattr(sandbox_provider, "refund", lambda *a, **k: (_ for _ in ()).throw(LookupError("down")))
+    monkeypatch.setattr(
+        sandbox_provider, "refund", lambda *a, **k: (_ for _ in ()).throw(LookupError("down"))
+    )
     api.post("/v1/refunds", {"payment": payment["id"], "amount": 800})
     response = api.post("/v1/refunds", {"payment": payment["id"], "amount": 300})
     assert response.status_code == 400

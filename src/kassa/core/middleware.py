@@ -25,3 +25,16 @@ class RequestSizeLimitMiddleware(MiddlewareMixin):
                 return error_response(error)
             return HttpResponse(error.message, status=413, content_type="text/plain")
         return None
+
+
+class AdminContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """The admin's policy. django-unfold builds its interface with Alpine.js, which evaluates
+    expressions written in HTML attributes and ships inline scripts without our nonce; under
+    the strict site-wide policy the admin's menus, modals and login button stop working. Only
+    staff pages get the looser script policy; pay pages, the portal and checkout keep theirs.
+    Placed after Django's CSP middleware so it sees the response first."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if request.path.startswith("/admin/"):
+            response._csp_config = settings.KASSA_ADMIN_CSP  # type: ignore[attr-defined]
+        return response

@@ -1,0 +1,81 @@
+"""`kassa serve` on the embedded default: one process group that starts and stops as one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/task").exists(), reason="reads child processes from Linux's /proc"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(child) for child in text)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "kassa serve exited during start-up"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("kassa serve did not answer /healthz within 60 s")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_worker_and_scheduler_with_it(tmp_path: Path, signum: int) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KASSA_")}
+    env.update(KASSA_DATA_DIR=str(tmp_path / "data"), KASSA_SECRET_KEY="x" * 50)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kassa", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children: set[int] = set()
+    try:
+        _wait_healthy(port, proc)
+        children = _children(proc.pid)
+        assert len(children) >= 2, "the worker and the scheduler should run beside the server"
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(_alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [child for child in children if _alive(child)], "children outlived serve"
+    finally:
+        for pid in [*children, proc.pid]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
