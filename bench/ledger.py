@@ -54,7 +54,7 @@ def _admin_connect(url: str) -> Any:
 def setup_database(url: str) -> dict[str, Any]:
     name = urlsplit(url).path.lstrip("/")
     with _admin_connect(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     _django(url)
     from django.core.management import call_command
@@ -123,7 +123,19 @@ def client(
     out.put(done)
 
 
+def _close_connections() -> None:
+    """Forked clients must not inherit the parent's sockets (or its connection pool's)."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        close_pool = getattr(conn, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
+
+
 def run_scenario(url: str, setup: dict[str, Any], scenario: str, clients: int, seconds: float) -> float:
+    _close_connections()
     ctx = mp.get_context("fork")
     start = ctx.Barrier(clients + 1)
     out = ctx.Queue()
@@ -153,9 +165,6 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     setup = setup_database(args.database_url)
-    from django.db import connections
-
-    connections.close_all()
     results: dict[str, Any] = {}
     for scenario in ("single_spread", "single_hot", "batch_spread", "batch_hot"):
         for clients in (int(c) for c in args.clients.split(",")):
@@ -180,11 +189,11 @@ def main() -> int:
         "ledger_verified": not problems,
     }
     print(json.dumps(report, indent=2))
-    connections.close_all()
+    _close_connections()
     if not args.keep:
         name = urlsplit(args.database_url).path.lstrip("/")
         with _admin_connect(args.database_url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0 if not problems else 1
 
 

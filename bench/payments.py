@@ -168,7 +168,7 @@ def main() -> int:
     connections.close_all()
     name = urlsplit(args.database_url).path.lstrip("/")
     with _admin_connect(args.database_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0 if not problems else 1
 
 
