@@ -134,7 +134,9 @@ def _close_connections() -> None:
             close_pool()
 
 
-def run_scenario(url: str, setup: dict[str, Any], scenario: str, clients: int, seconds: float) -> float:
+def run_scenario(
+    url: str, setup: dict[str, Any], scenario: str, clients: int, seconds: float
+) -> float:
     _close_connections()
     ctx = mp.get_context("fork")
     start = ctx.Barrier(clients + 1)
@@ -155,11 +157,15 @@ def run_scenario(url: str, setup: dict[str, Any], scenario: str, clients: int, s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench"),
+        default=os.environ.get(
+            "KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench"
+        ),
     )
     parser.add_argument("--clients", default="8,32")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -170,7 +176,9 @@ def main() -> int:
         for clients in (int(c) for c in args.clients.split(",")):
             rate = run_scenario(args.database_url, setup, scenario, clients, args.seconds)
             results[f"{scenario}@{clients}"] = rate
-            print(f"{scenario:<14} {clients:>3} clients: {rate:>10,.0f} transfers/s", file=sys.stderr)
+            print(
+                f"{scenario:<14} {clients:>3} clients: {rate:>10,.0f} transfers/s", file=sys.stderr
+            )
 
     from kassa.ledger.verify import verify
 
@@ -178,7 +186,11 @@ def main() -> int:
     targets = {"single_spread": 1500, "batch_spread": 10_000, "batch_hot": 5000}
     report = {
         "benchmark": "ledger",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "seconds_per_run": args.seconds,
         "transfers_per_second": results,
         "targets": targets,

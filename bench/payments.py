@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ledger import _admin_connect  # noqa: E402
+from ledger import _admin_connect
 
 
 def setup(url: str) -> dict[str, str]:
@@ -40,10 +40,15 @@ def setup(url: str) -> dict[str, str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     env = {**os.environ, "KASSA_DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "kassa", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "kassa", "migrate"], env=env, check=True, capture_output=True
+    )
     created = subprocess.run(
         [sys.executable, "-m", "kassa", "org", "create", "--name", "Bench", "--json"],
-        env=env, check=True, capture_output=True, text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(created.stdout)
 
@@ -105,34 +110,58 @@ async def drive(base: str, key: str, clients: int, seconds: float, flow: bool) -
 
 def pgbench(url: str, clients: int, seconds: int) -> float:
     parts = urlsplit(url)
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    args = [
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+    ]
     name = parts.path.lstrip("/")
     subprocess.run(["pgbench", *args, "-i", "-s", "1", "-q", name], check=True, capture_output=True)
     result = subprocess.run(
         ["pgbench", *args, "-c", str(clients), "-j", "2", "-T", str(seconds), name],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     match = re.search(r"tps = ([\d.]+)", result.stdout)
     return float(match.group(1)) if match else 0.0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench_payments"),
+        default=os.environ.get(
+            "KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench_payments"
+        ),
     )
     args = parser.parse_args()
     org = setup(args.database_url)
     base = f"http://127.0.0.1:{args.port}"
     env = {**os.environ, "KASSA_DATABASE_URL": args.database_url, "KASSA_BASE_URL": base}
     server = subprocess.Popen(
-        [sys.executable, "-m", "kassa", "serve", "--port", str(args.port), "--workers", str(args.web_workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "kassa",
+            "serve",
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.web_workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         create, flow = asyncio.run(run_http(base, org["api_key"], args))
@@ -150,7 +179,11 @@ def main() -> int:
     problems = verify()
     report = {
         "benchmark": "payments",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "clients": args.clients,
         "web_workers": args.web_workers,
         "seconds_per_run": args.seconds,
@@ -172,7 +205,9 @@ def main() -> int:
     return 0 if not problems else 1
 
 
-async def run_http(base: str, key: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+async def run_http(
+    base: str, key: str, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any]]:
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
         for _ in range(150):
             try:
