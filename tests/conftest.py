@@ -17,6 +17,8 @@ from kassa.core.actors import Actor
 from kassa.core.models import Organization
 from kassa.core.services import IssuedKey, create_api_key, create_organization
 
+pytest_plugins = ["tests.mail"]
+
 CI = os.environ.get("CI") == "true"
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None

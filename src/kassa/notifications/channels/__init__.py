@@ -1,0 +1,36 @@
+"""Delivery channels. Each sender takes a notification and its rendered text, sends it, and
+raises `TransientFailure` (retry later) or `HardFailure` (the address is bad) on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kassa.notifications.models import Notification
+    from kassa.notifications.rendering import Rendered
+
+Sender = Callable[["Notification", "Rendered"], None]
+
+
+class DeliveryFailure(Exception):
+    pass
+
+
+class TransientFailure(DeliveryFailure):
+    """Worth retrying: the provider is down, slow or rate-limiting."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HardFailure(DeliveryFailure):
+    """The recipient cannot be reached at this address; retrying will not help."""
+
+
+def senders() -> dict[str, Sender]:
+    """The sender of each channel that is available."""
+    from kassa.notifications.channels import email
+
+    return {"email": email.send}

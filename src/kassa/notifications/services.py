@@ -1,0 +1,297 @@
+"""The notifications interface other apps call: `register_type`, `notify`, `notify_staff`.
+
+`notify` runs inside the transaction that causes the notification: it stores one row per
+channel and recipient and enqueues each row's delivery task in that same transaction, so a
+notification exists if and only if its cause committed. Delivery (in `delivery.py`) happens
+in a task, outside any transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kassa.core.models import Customer, Membership, Organization
+from kassa.notifications.models import (
+    Channel,
+    CustomerWebhook,
+    Notification,
+    NotificationPreference,
+    NotificationStatus,
+    PushSubscription,
+    RecipientState,
+)
+from kassa.notifications.registry import (
+    CHANNELS,
+    NotificationType,
+    UnknownNotificationType,
+    get_type,
+    register,
+)
+
+__all__ = [
+    "UnknownNotificationType",
+    "notify",
+    "notify_staff",
+    "register_type",
+    "resend",
+    "set_preference",
+]
+
+
+def register_type(
+    key: str,
+    *,
+    label: str,
+    template: str,
+    audience: str = "customer",
+    channels: tuple[str, ...] = ("email",),
+) -> None:
+    register(
+        NotificationType(
+            key=key, label=label, template=template, audience=audience, channels=channels
+        )
+    )
+
+
+def _check_context(context: dict[str, Any]) -> None:
+    try:
+        json.dumps(context)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"notification context must be JSON-serialisable: {exc}") from None
+
+
+def _enabled_channels(ntype: NotificationType, customer: Customer | None) -> dict[str, bool]:
+    """{channel: enabled} for every channel this notification considers.
+
+    A type's default channels are on unless the customer switched them off; a customer may
+    also switch on a channel the type does not use by default. A preference for the exact
+    type wins over one for every type ("*")."""
+    result = {channel: True for channel in ntype.channels}
+    if customer is None:
+        return result
+    prefs = NotificationPreference.objects.filter(customer=customer, type__in=[ntype.key, "*"])
+    for pref in sorted(prefs, key=lambda p: p.type != "*"):
+        result[pref.channel] = pref.enabled
+    return {channel: result[channel] for channel in CHANNELS if channel in result}
+
+
+def _address(channel: str, customer: Customer | None, to_email: str | None) -> str:
+    if channel == Channel.EMAIL:
+        return to_email or (customer.email if customer else "")
+    if customer is None:
+        return ""
+    if channel == Channel.SMS:
+        return customer.phone
+    if channel == Channel.PUSH:
+        active = PushSubscription.objects.filter(customer=customer, revoked_at__isnull=True)
+        return customer.id if active.exists() else ""
+    if channel == Channel.WEBHOOK:
+        hook = CustomerWebhook.objects.filter(customer=customer, disabled_at__isnull=True).first()
+        return hook.url if hook else ""
+    return ""
+
+
+def _paused(organization_id: str, channel: str, recipient: str) -> bool:
+    return RecipientState.objects.filter(
+        organization_id=organization_id,
+        channel=channel,
+        recipient=recipient,
+        paused_at__isnull=False,
+    ).exists()
+
+
+def _store(
+    organization: Organization,
+    ntype: NotificationType,
+    targets: list[tuple[str, str, str]],
+    *,
+    customer: Customer | None,
+    context: dict[str, Any],
+    locale: str,
+    dedupe_key: str | None,
+) -> list[Notification]:
+    from kassa.notifications.tasks import deliver_notification
+
+    now = timezone.now()
+    rows = [
+        Notification(
+            organization=organization,
+            type=ntype.key,
+            channel=channel,
+            customer=customer,
+            recipient=recipient,
+            locale=locale,
+            context=context,
+            dedupe_key=dedupe_key or "",
+            status=NotificationStatus.SKIPPED if skip_reason else NotificationStatus.QUEUED,
+            last_error=skip_reason,
+            created_at=now,
+        )
+        for channel, recipient, skip_reason in targets
+    ]
+    try:
+        with transaction.atomic():
+            for row in rows:
+                row.save(force_insert=True)
+    except IntegrityError:
+        if not dedupe_key:
+            raise
+        # Another transaction stored this dedupe key first; theirs are the rows.
+        return _existing(organization.id, dedupe_key)
+    for row in rows:
+        if row.status == NotificationStatus.QUEUED:
+            deliver_notification.enqueue(row.id)
+    return rows
+
+
+def _existing(organization_id: str, dedupe_key: str) -> list[Notification]:
+    return list(
+        Notification.objects.filter(
+            organization_id=organization_id, dedupe_key=dedupe_key
+        ).order_by("id")
+    )
+
+
+def notify(
+    organization_id: str,
+    type_key: str,
+    *,
+    customer_id: str | None = None,
+    to_email: str | None = None,
+    context: dict[str, Any],
+    locale: str | None = None,
+    dedupe_key: str | None = None,
+) -> list[Notification]:
+    """Store and enqueue a notification for one customer (or one email address)."""
+    ntype = get_type(type_key)
+    if ntype.audience != "customer":
+        raise ValueError(f"{type_key} is a staff notification; use notify_staff()")
+    if customer_id is None and not to_email:
+        raise ValueError("notify() needs a customer_id or a to_email")
+    _check_context(context)
+    with transaction.atomic():
+        if dedupe_key:
+            existing = _existing(organization_id, dedupe_key)
+            if existing:
+                return existing
+        organization = Organization.objects.get(pk=organization_id)
+        customer = None
+        if customer_id is not None:
+            customer = Customer.objects.get(pk=customer_id, organization_id=organization_id)
+        chosen_locale = locale or (customer.locale if customer else "") or organization.locale
+        targets: list[tuple[str, str, str]] = []
+        for channel, enabled in _enabled_channels(ntype, customer).items():
+            if customer is None and channel != Channel.EMAIL:
+                continue
+            recipient = _address(channel, customer, to_email)
+            if not enabled:
+                reason = "switched off in the customer's preferences"
+            elif not recipient:
+                reason = "no address for this channel"
+            elif _paused(organization_id, channel, recipient):
+                reason = "channel paused for this recipient after repeated hard failures"
+            else:
+                reason = ""
+            targets.append((channel, recipient, reason))
+        return _store(
+            organization,
+            ntype,
+            targets,
+            customer=customer,
+            context=context,
+            locale=chosen_locale,
+            dedupe_key=dedupe_key,
+        )
+
+
+def notify_staff(
+    organization_id: str,
+    type_key: str,
+    *,
+    context: dict[str, Any],
+    roles: tuple[str, ...] = ("owner",),
+    dedupe_key: str | None = None,
+) -> list[Notification]:
+    """Email the organization's staff with one of `roles` (by their Membership)."""
+    ntype = get_type(type_key)
+    if ntype.audience != "staff":
+        raise ValueError(f"{type_key} is a customer notification; use notify()")
+    _check_context(context)
+    with transaction.atomic():
+        if dedupe_key:
+            existing = _existing(organization_id, dedupe_key)
+            if existing:
+                return existing
+        organization = Organization.objects.get(pk=organization_id)
+        user_ids = Membership.objects.filter(
+            organization_id=organization_id, role__in=roles
+        ).values_list("user_id", flat=True)
+        emails = sorted(
+            {
+                user.email.strip().lower()
+                for user in get_user_model().objects.filter(pk__in=user_ids, is_active=True)
+                if user.email
+            }
+        )
+        targets = [
+            (
+                Channel.EMAIL.value,
+                email,
+                "channel paused for this recipient after repeated hard failures"
+                if _paused(organization_id, Channel.EMAIL, email)
+                else "",
+            )
+            for email in emails
+        ]
+        return _store(
+            organization,
+            ntype,
+            targets,
+            customer=None,
+            context=context,
+            locale=organization.locale,
+            dedupe_key=dedupe_key,
+        )
+
+
+def resend(notification_id: str) -> Notification:
+    """Send a stored notification again (admin "resend"): a new row, delivered now."""
+    from kassa.notifications.tasks import deliver_notification
+
+    with transaction.atomic():
+        original = Notification.objects.get(pk=notification_id)
+        copy = Notification.objects.create(
+            organization_id=original.organization_id,
+            type=original.type,
+            channel=original.channel,
+            customer_id=original.customer_id,
+            recipient=original.recipient,
+            locale=original.locale,
+            context=original.context,
+        )
+        deliver_notification.enqueue(copy.id)
+    return copy
+
+
+def set_preference(customer: Customer, type_key: str, channel: str, enabled: bool) -> None:
+    """Switch one channel on or off for one type ("*": every type) for a customer."""
+    if type_key != "*":
+        get_type(type_key)
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}")
+    with transaction.atomic():
+        NotificationPreference.objects.update_or_create(
+            customer=customer,
+            type=type_key,
+            channel=channel,
+            defaults={
+                "organization_id": customer.organization_id,
+                "enabled": enabled,
+                "updated_at": timezone.now(),
+            },
+        )

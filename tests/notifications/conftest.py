@@ -1,0 +1,35 @@
+"""Notification types backed by templates in tests/notifications/templates."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from kassa.notifications.services import register_type
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+@pytest.fixture(autouse=True)
+def test_types() -> Iterator[None]:
+    templates = copy.deepcopy(settings.TEMPLATES)
+    templates[0]["DIRS"] = [*templates[0]["DIRS"], TEMPLATES_DIR]
+    register_type(
+        "test.receipt",
+        label="Receipt",
+        template="testapp/receipt",
+        channels=("email",),
+    )
+    register_type(
+        "test.alert",
+        label="Alert",
+        template="testapp/alert",
+        audience="staff",
+    )
+    with override_settings(TEMPLATES=templates):
+        yield
