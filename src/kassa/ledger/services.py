@@ -26,7 +26,7 @@ from django.utils import timezone
 from kassa.core.errors import KassaError, StateConflict
 from kassa.core.money import MAX_AMOUNT
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from kassa.ledger.sql import EntryRow, LedgerSQL, TxnRow, dialect
+from kassa.ledger.sql import AccountRow, EntryRow, LedgerSQL, TxnRow, dialect
 
 
 class InsufficientFunds(KassaError):
@@ -165,15 +165,16 @@ def post_batch(organization_id: str, specs: Sequence[TransferSpec]) -> list[Post
     for spec in unique.values():
         _check_shape(spec)
     sql = dialect()
+    account_ids = sorted({p.account_id for spec in unique.values() for p in spec.postings})
     try:
         with transaction.atomic(), sql.batch():
             now = timezone.now()
-            inserted = sql.insert_transactions(
-                organization_id, [_txn_row(spec) for spec in unique.values()], now
+            inserted, accounts = sql.insert_and_lock(
+                organization_id, [_txn_row(spec) for spec in unique.values()], now, account_ids
             )
             fresh = [spec for key, spec in unique.items() if key in inserted]
             if fresh:
-                _apply(sql, organization_id, fresh, inserted, now)
+                _apply(sql, organization_id, fresh, inserted, accounts, now)
             results = {key: Posted(pk, key, replayed=False) for key, pk in inserted.items()}
             replayed_keys = [key for key in unique if key not in inserted]
             if replayed_keys:
@@ -291,11 +292,11 @@ def _apply(
     organization_id: str,
     specs: list[TransferSpec],
     txn_ids: dict[str, int],
+    accounts: dict[int, AccountRow],
     now: Any,
 ) -> None:
-    account_ids = sorted({p.account_id for spec in specs for p in spec.postings})
-    accounts = sql.lock_accounts(account_ids)
-    missing = set(account_ids) - accounts.keys()
+    account_ids = {p.account_id for spec in specs for p in spec.postings}
+    missing = account_ids - accounts.keys()
     if missing:
         raise LedgerIntegrityError(f"unknown ledger accounts {sorted(missing)}")
     balances = {pk: row.balance for pk, row in accounts.items()}

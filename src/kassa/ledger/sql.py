@@ -144,27 +144,32 @@ class PostgresLedgerSQL:
             cursor.execute(query, params, prepare=True)
         return cursor
 
-    def insert_transactions(
-        self, organization_id: str, rows: Sequence[TxnRow], now: Any
-    ) -> dict[str, int]:
+    def insert_and_lock(
+        self, organization_id: str, rows: Sequence[TxnRow], now: Any, account_ids: Sequence[int]
+    ) -> tuple[dict[str, int], dict[int, AccountRow]]:
+        """Insert the transactions and lock their accounts in one round trip: both statements
+        are sent before either result is read (the lock does not depend on the insert)."""
         if len(rows) <= _SCALAR_LIMIT:
-            query = _scalar_insert_transactions(len(rows), "::jsonb")
-            params = _txn_params(organization_id, rows, now)
+            txn_query = _scalar_insert_transactions(len(rows), "::jsonb")
+            txn_params = _txn_params(organization_id, rows, now)
         else:
             ordered = sorted(rows, key=lambda r: r.key)
-            query = _ARRAY_INSERT_TRANSACTIONS
-            params = [organization_id, now, *(list(c) for c in zip(*ordered, strict=True))]
-        with self._execute(query, params) as cursor:
-            return {key: pk for pk, key in cursor.fetchall()}
-
-    def lock_accounts(self, ids: Sequence[int]) -> dict[int, AccountRow]:
-        params: list[Any]
-        if len(ids) <= 2 * _SCALAR_LIMIT:
-            query, params = _scalar_lock_accounts(len(ids), " FOR UPDATE"), list(ids)
+            txn_query = _ARRAY_INSERT_TRANSACTIONS
+            txn_params = [organization_id, now, *(list(c) for c in zip(*ordered, strict=True))]
+        lock_params: list[Any]
+        if len(account_ids) <= 2 * _SCALAR_LIMIT:
+            lock_query = _scalar_lock_accounts(len(account_ids), " FOR UPDATE")
+            lock_params = list(account_ids)
         else:
-            query, params = _ARRAY_LOCK_ACCOUNTS, [list(ids)]
-        with self._execute(query, params) as cursor:
-            return {row[0]: AccountRow(*row[1:]) for row in cursor.fetchall()}
+            lock_query, lock_params = _ARRAY_LOCK_ACCOUNTS, [list(account_ids)]
+        with (
+            self._execute(txn_query, txn_params) as txn_cursor,
+            self._execute(lock_query, lock_params) as lock_cursor,
+            connection.wrap_database_errors,
+        ):
+            inserted = {key: pk for pk, key in txn_cursor.fetchall()}
+            accounts = {row[0]: AccountRow(*row[1:]) for row in lock_cursor.fetchall()}
+        return inserted, accounts
 
     def write(self, balances: dict[int, int], entries: Sequence[EntryRow], now: Any) -> None:
         if balances:
@@ -189,19 +194,16 @@ class SqliteLedgerSQL:
             cursor.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
-    def insert_transactions(
-        self, organization_id: str, rows: Sequence[TxnRow], now: Any
-    ) -> dict[str, int]:
+    def insert_and_lock(
+        self, organization_id: str, rows: Sequence[TxnRow], now: Any, account_ids: Sequence[int]
+    ) -> tuple[dict[str, int], dict[int, AccountRow]]:
         created = connection.ops.adapt_datetimefield_value(now)
         result = self._execute(
             _scalar_insert_transactions(len(rows), ""),
             _txn_params(organization_id, rows, created),
         )
-        return {key: pk for pk, key in result}
-
-    def lock_accounts(self, ids: Sequence[int]) -> dict[int, AccountRow]:
-        result = self._execute(_scalar_lock_accounts(len(ids), ""), list(ids))
-        return {row[0]: AccountRow(*row[1:]) for row in result}
+        locked = self._execute(_scalar_lock_accounts(len(account_ids), ""), list(account_ids))
+        return {key: pk for pk, key in result}, {row[0]: AccountRow(*row[1:]) for row in locked}
 
     def write(self, balances: dict[int, int], entries: Sequence[EntryRow], now: Any) -> None:
         created = connection.ops.adapt_datetimefield_value(now)
