@@ -23,7 +23,13 @@ balance_changed = Signal()
 
 
 def send_balance_changed_on_commit(
-    *, wallet_id: str, organization_id: str, balance: int, currency: str, sequence: int, using: str | None = None
+    *,
+    wallet_id: str,
+    organization_id: str,
+    balance: int,
+    currency: str,
+    sequence: int,
+    using: str | None = None,
 ) -> None:
     """Queue ``balance_changed`` for when the current transaction commits (at once outside one)."""
 
