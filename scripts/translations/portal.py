@@ -1,6 +1,6 @@
 """Translations of the customer portal (src/kassa/portal/locale)."""
 
-# ruff: noqa: E501, RUF001
+# ruff: noqa: E501
 
 TRANSLATIONS: dict[str, dict[str, object]] = {
     "de": {
@@ -89,7 +89,10 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "There are no notifications to choose from yet.": "Es gibt noch keine Benachrichtigungen zur Auswahl.",
         "Notifications on this device": "Benachrichtigungen auf diesem Gerät",
         "Get alerts such as a low balance as notifications in this browser.": "Erhalten Sie Hinweise wie ein niedriges Guthaben als Benachrichtigung in diesem Browser.",
-        "%(counter)s device is signed up.": ("%(counter)s Gerät ist angemeldet.", "%(counter)s Geräte sind angemeldet."),
+        "%(counter)s device is signed up.": (
+            "%(counter)s Gerät ist angemeldet.",
+            "%(counter)s Geräte sind angemeldet.",
+        ),
         "Turn on notifications in this browser": "Benachrichtigungen in diesem Browser einschalten",
         "Turn them off in this browser": "In diesem Browser ausschalten",
         "Notifications are on in this browser.": "Benachrichtigungen sind in diesem Browser an.",
@@ -202,7 +205,11 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "There are no notifications to choose from yet.": "Пока нет уведомлений для настройки.",
         "Notifications on this device": "Уведомления на этом устройстве",
         "Get alerts such as a low balance as notifications in this browser.": "Получайте оповещения, например о низком балансе, в этом браузере.",
-        "%(counter)s device is signed up.": ("Подключено %(counter)s устройство.", "Подключено %(counter)s устройства.", "Подключено %(counter)s устройств."),
+        "%(counter)s device is signed up.": (
+            "Подключено %(counter)s устройство.",
+            "Подключено %(counter)s устройства.",
+            "Подключено %(counter)s устройств.",
+        ),
         "Turn on notifications in this browser": "Включить уведомления в этом браузере",
         "Turn them off in this browser": "Выключить в этом браузере",
         "Notifications are on in this browser.": "Уведомления в этом браузере включены.",
@@ -315,7 +322,10 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "There are no notifications to choose from yet.": "Hozircha tanlash uchun bildirishnomalar yoʻq.",
         "Notifications on this device": "Ushbu qurilmadagi bildirishnomalar",
         "Get alerts such as a low balance as notifications in this browser.": "Past balans kabi ogohlantirishlarni shu brauzerda bildirishnoma sifatida oling.",
-        "%(counter)s device is signed up.": ("%(counter)s ta qurilma ulangan.", "%(counter)s ta qurilma ulangan."),
+        "%(counter)s device is signed up.": (
+            "%(counter)s ta qurilma ulangan.",
+            "%(counter)s ta qurilma ulangan.",
+        ),
         "Turn on notifications in this browser": "Ushbu brauzerda bildirishnomalarni yoqish",
         "Turn them off in this browser": "Ushbu brauzerda oʻchirish",
         "Notifications are on in this browser.": "Ushbu brauzerda bildirishnomalar yoqilgan.",

@@ -65,4 +65,3 @@ def sign_in(smtp: SmtpServer) -> Callable[[Customer], Client]:
 @pytest.fixture
 def portal_client(customer: Customer, sign_in: Callable[[Customer], Client]) -> Client:
     return sign_in(customer)
-

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.utils import translation
 
 from kassa.core.models import Customer, Organization
@@ -56,7 +57,7 @@ def current(request: HttpRequest) -> PortalUser | None:
     return PortalUser(customer=customer, organization=customer.organization, locale=locale)
 
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def portal_login_required(view: View) -> View:
@@ -64,7 +65,7 @@ def portal_login_required(view: View) -> View:
     customer's language."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = current(request)
         if user is None:
             return HttpResponseRedirect("/portal/sign-in")

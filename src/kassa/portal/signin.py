@@ -129,9 +129,7 @@ def use_link(token: str) -> SignedIn:
         if found is None or not found.customer_id or not found.organization_id:
             raise LinkInvalid
         # A conditional update: of two simultaneous uses, exactly one changes the row.
-        spent = SignInRequest.objects.filter(pk=found.pk, used_at__isnull=True).update(
-            used_at=now
-        )
+        spent = SignInRequest.objects.filter(pk=found.pk, used_at__isnull=True).update(used_at=now)
         if spent != 1:
             raise LinkInvalid
         return SignedIn(customer_id=found.customer_id, organization_id=found.organization_id)

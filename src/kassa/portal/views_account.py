@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
 from kassa.core.models import ActorType
+from kassa.notifications import webpush
 from kassa.notifications.models import NotificationPreference, PushSubscription
 from kassa.notifications.registry import registered_types
-from kassa.notifications import webpush
 from kassa.notifications.services import set_preference, subscribe_push, unsubscribe_push
 from kassa.payments.models import PaymentMethod
 from kassa.payments.services import remove_payment_method
@@ -142,7 +142,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
 def push_subscribe(request: HttpRequest) -> HttpResponse:
     user = portal_user(request)
     body = _json_body(request)
-    keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
+    keys = body.get("keys")
+    if not isinstance(keys, dict):
+        keys = {}
     try:
         subscribe_push(
             user.customer,
@@ -166,7 +168,8 @@ def push_unsubscribe(request: HttpRequest) -> HttpResponse:
 SERVICE_WORKER = """// Kassa portal service worker: shows web push notifications.
 self.addEventListener("push", (event) => {
   let data = {};
-  try { data = event.data ? event.data.json() : {}; } catch (e) { data = {body: event.data.text()}; }
+  try { data = event.data ? event.data.json() : {}; }
+  catch (e) { data = {body: event.data.text()}; }
   const title = data.title || "Kassa";
   event.waitUntil(self.registration.showNotification(title, {
     body: data.body || "", data: {url: data.url || "/portal/"}, tag: data.tag || undefined,

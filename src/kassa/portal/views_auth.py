@@ -32,7 +32,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         try:
             validate_email(email)
         except ValidationError:
-            context = {"languages": LANGUAGES, "email": email, "error": _("Enter a valid email address.")}
+            context = {
+                "languages": LANGUAGES,
+                "email": email,
+                "error": _("Enter a valid email address."),
+            }
             return render(request, "portal/sign_in.html", context, status=400)
         try:
             signin.request_link(email, ip_address=_client_ip(request), page_locale=locale)
@@ -57,7 +61,11 @@ def sign_in_link(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         target = signin.link_target(token)
         if target is not None and target.customer is not None:
-            locale = page_locale(request, target.customer.locale, target.organization.locale if target.organization else None)
+            locale = page_locale(
+                request,
+                target.customer.locale,
+                target.organization.locale if target.organization else None,
+            )
         with translation.override(locale):
             if target is None:
                 return render(request, "portal/link_invalid.html", status=410)

@@ -77,7 +77,13 @@ def presets(wallet: Wallet) -> list[dict[str, Any]]:
     for amount in sorted(amounts):
         if amount < rules.min_topup or (rules.max_topup is not None and amount > rules.max_topup):
             continue
-        result.append({"amount": amount, "decimal": to_decimal_string(amount, wallet.currency), "bonus": bonus_for(rules, amount)})
+        result.append(
+            {
+                "amount": amount,
+                "decimal": to_decimal_string(amount, wallet.currency),
+                "bonus": bonus_for(rules, amount),
+            }
+        )
     return result[:6]
 
 
@@ -90,7 +96,11 @@ def _card(wallet: Wallet, locale: str) -> dict[str, Any]:
         "balance_display": format_money(balance, wallet.currency, locale),
         "exponent": exponent(wallet.currency),
         "presets": [
-            {**p, "display": format_money(p["amount"], wallet.currency, locale), "bonus_display": format_money(p["bonus"], wallet.currency, locale)}
+            {
+                **p,
+                "display": format_money(p["amount"], wallet.currency, locale),
+                "bonus_display": format_money(p["bonus"], wallet.currency, locale),
+            }
             for p in presets(wallet)
         ],
         "usage": usage_series(wallet),
@@ -119,7 +129,9 @@ def usage_series(wallet: Wallet) -> dict[str, Any]:
     by_day: dict[date, int] = {row["day"]: -int(row["total"]) for row in rows}
     days = [first + timedelta(days=n) for n in range(USAGE_DAYS)]
     return {
-        "days": [int(datetime.combine(d, datetime.min.time(), tzinfo=tz).timestamp()) for d in days],
+        "days": [
+            int(datetime.combine(d, datetime.min.time(), tzinfo=tz).timestamp()) for d in days
+        ],
         "amounts": [max(by_day.get(d, 0), 0) for d in days],
         "total": sum(max(by_day.get(d, 0), 0) for d in days),
     }
@@ -138,8 +150,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "locale": user.locale,
             "label": _("Usage"),
         }
-        card["usage_total"] = format_money(card["usage"]["total"], card["wallet"].currency, user.locale)
-    return render(request, "portal/dashboard.html", {"portal": user, "cards": cards, "nav": "dashboard"})
+        card["usage_total"] = format_money(
+            card["usage"]["total"], card["wallet"].currency, user.locale
+        )
+    return render(
+        request, "portal/dashboard.html", {"portal": user, "cards": cards, "nav": "dashboard"}
+    )
 
 
 def _parse_amount(raw: str, wallet: Wallet) -> int:
@@ -195,7 +211,13 @@ def topup(request: HttpRequest, wallet_id: str) -> HttpResponse:
         )
     except KassaError as exc:
         cards = [_card(w, user.locale) for w in _wallets(user)]
-        context = {"portal": user, "cards": cards, "nav": "dashboard", "topup_error": exc.message, "error_wallet": wallet.id}
+        context = {
+            "portal": user,
+            "cards": cards,
+            "nav": "dashboard",
+            "topup_error": exc.message,
+            "error_wallet": wallet.id,
+        }
         return render(request, "portal/dashboard.html", context, status=400)
     assert created.payment is not None
     return HttpResponseRedirect(checkout_url(created.payment.id) + f"?lang={user.locale}")
@@ -242,9 +264,12 @@ def auto_topup_settings(request: HttpRequest, wallet_id: str) -> HttpResponse:
         "wallet": wallet,
         "methods": _active_methods(user),
         "threshold": to_decimal_string(wallet.auto_topup_threshold, wallet.currency),
-        "amount": to_decimal_string(wallet.auto_topup_amount, wallet.currency) if wallet.auto_topup_amount else "",
+        "amount": to_decimal_string(wallet.auto_topup_amount, wallet.currency)
+        if wallet.auto_topup_amount
+        else "",
         "attempts": [
-            {"attempt": a, "amount": format_money(a.amount, a.currency, user.locale)} for a in attempts
+            {"attempt": a, "amount": format_money(a.amount, a.currency, user.locale)}
+            for a in attempts
         ],
         "error": error,
         "saved": saved,
@@ -259,9 +284,13 @@ def _history_filters(request: HttpRequest, wallet: Wallet) -> tuple[dict[str, An
     if raw["type"] in TYPE_TO_KINDS:
         filters["types"] = raw["type"]
     if (start := parse_date(raw["from"]) if raw["from"] else None) is not None:
-        filters["created_gte"] = datetime.combine(start, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo("UTC"))
+        filters["created_gte"] = datetime.combine(
+            start, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo("UTC")
+        )
     if (end := parse_date(raw["to"]) if raw["to"] else None) is not None:
-        filters["created_lte"] = datetime.combine(end, datetime.max.time(), tzinfo=zoneinfo.ZoneInfo("UTC"))
+        filters["created_lte"] = datetime.combine(
+            end, datetime.max.time(), tzinfo=zoneinfo.ZoneInfo("UTC")
+        )
     for key, name in (("min", "amount_gte"), ("max", "amount_lte")):
         if raw[key]:
             filters[name] = _parse_amount(raw[key], wallet)
@@ -279,12 +308,20 @@ def history_page(request: HttpRequest) -> HttpResponse:
     wallet = next((w for w in wallets if w.id == chosen), wallets[0] if wallets else None)
     if chosen and (wallet is None or wallet.id != chosen):
         raise Http404
-    context: dict[str, Any] = {"portal": user, "wallets": wallets, "wallet": wallet, "nav": "history", "types": _type_choices()}
+    context: dict[str, Any] = {
+        "portal": user,
+        "wallets": wallets,
+        "wallet": wallet,
+        "nav": "history",
+        "types": _type_choices(),
+    }
     if wallet is not None:
         try:
             filters, raw = _history_filters(request, wallet)
             queryset = history.entries(wallet, **filters)
-            page = history.page(queryset, wallet, HISTORY_PAGE, request.GET.get("starting_after") or None)
+            page = history.page(
+                queryset, wallet, HISTORY_PAGE, request.GET.get("starting_after") or None
+            )
         except KassaError as exc:
             context.update(error=exc.message, raw={}, rows=[], has_more=False)
         else:
@@ -292,7 +329,9 @@ def history_page(request: HttpRequest) -> HttpResponse:
                 {
                     **row,
                     "amount_display": format_money(row["amount"], row["currency"], user.locale),
-                    "balance_display": format_money(row["balance_after"], row["currency"], user.locale),
+                    "balance_display": format_money(
+                        row["balance_after"], row["currency"], user.locale
+                    ),
                     "type_label": _type_label(row["type"]),
                     "created_at": parse_datetime(row["created"]),
                 }
@@ -305,7 +344,10 @@ def history_page(request: HttpRequest) -> HttpResponse:
 
 
 def _type_choices() -> list[tuple[str, str]]:
-    return [(key, _type_label(key)) for key in ("topup", "bonus", "charge", "reversal", "adjustment", "refund")]
+    return [
+        (key, _type_label(key))
+        for key in ("topup", "bonus", "charge", "reversal", "adjustment", "refund")
+    ]
 
 
 def _type_label(key: str) -> str:
@@ -322,7 +364,7 @@ def _type_label(key: str) -> str:
 
 @require_GET
 @portal_login_required
-def history_csv(request: HttpRequest, wallet_id: str) -> HttpResponse:
+def history_csv(request: HttpRequest, wallet_id: str) -> HttpResponse | StreamingHttpResponse:
     user = portal_user(request)
     wallet = _wallet(user, wallet_id)
     try:
@@ -338,4 +380,3 @@ def history_csv(request: HttpRequest, wallet_id: str) -> HttpResponse:
     response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{wallet.id}-transactions.csv"'
     return response
-

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from kassa.payments.models import PaymentMethod
+from kassa.wallets import auto_topup
+from kassa.wallets.models import Wallet
 
 
 def stop_auto_topups_using(method: PaymentMethod) -> None:
     """A removed card cannot pay for auto top-ups: switch them off on the customer's wallets."""
-    try:
-        from kassa.wallets import auto_topup  # type: ignore[attr-defined,unused-ignore]
-        from kassa.wallets.models import Wallet  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # wallets not installed
-        return
     for wallet in Wallet.objects.filter(
         customer_id=method.customer_id,
         auto_topup_enabled=True,
