@@ -64,6 +64,10 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    # Live balance streams (SSE): per server process.
+    sse_max_connections: int = 10000
+    sse_heartbeat_seconds: int = 15
+    sse_send_timeout_seconds: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -245,5 +249,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
+        ),
+        sse_max_connections=parse_int(
+            "KASSA_SSE_MAX_CONNECTIONS", env.get("KASSA_SSE_MAX_CONNECTIONS"), 10000, minimum=1
+        ),
+        sse_heartbeat_seconds=parse_int(
+            "KASSA_SSE_HEARTBEAT_SECONDS", env.get("KASSA_SSE_HEARTBEAT_SECONDS"), 15, minimum=1
+        ),
+        sse_send_timeout_seconds=parse_int(
+            "KASSA_SSE_SEND_TIMEOUT", env.get("KASSA_SSE_SEND_TIMEOUT"), 10, minimum=1
         ),
     )

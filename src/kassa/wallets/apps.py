@@ -8,3 +8,6 @@ class WalletsConfig(AppConfig):
 
     def ready(self) -> None:
         from kassa.wallets import demo, events, notifications, tasks, topups  # noqa: F401
+        from kassa.wallets.stream_publish import connect_receiver
+
+        connect_receiver()
