@@ -23,6 +23,7 @@ from kassa.core.errors import (
     ValidationFailed,
 )
 from kassa.payments.api import router as payments_router
+from kassa.wallets.api import router as wallets_router
 
 logger = logging.getLogger("kassa.api")
 
@@ -97,3 +98,4 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/", customers_router)
 api.add_router("/", payments_router)
 api.add_router("/", bookings_router)
+api.add_router("/", wallets_router)
