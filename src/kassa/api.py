@@ -21,6 +21,7 @@ from kassa.core.errors import (
     ResourceMissing,
     ValidationFailed,
 )
+from kassa.events.api import router as events_router
 from kassa.payments.api import router as payments_router
 
 logger = logging.getLogger("kassa.api")
@@ -95,3 +96,4 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", customers_router)
 api.add_router("/", payments_router)
+api.add_router("/", events_router)

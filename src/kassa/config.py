@@ -64,6 +64,7 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    event_retention_days: int = 90
 
     @property
     def embedded(self) -> bool:
@@ -245,5 +246,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
+        ),
+        event_retention_days=parse_int(
+            "KASSA_EVENT_RETENTION_DAYS", env.get("KASSA_EVENT_RETENTION_DAYS"), 90, minimum=1
         ),
     )
