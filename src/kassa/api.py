@@ -23,6 +23,7 @@ from kassa.core.errors import (
 )
 from kassa.events.api import router as events_router
 from kassa.payments.api import router as payments_router
+from kassa.wallets.api import router as wallets_router
 
 logger = logging.getLogger("kassa.api")
 
@@ -96,4 +97,5 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", customers_router)
 api.add_router("/", payments_router)
+api.add_router("/", wallets_router)
 api.add_router("/", events_router)

@@ -65,6 +65,10 @@ class Config:
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
     event_retention_days: int = 90
+    # Live balance streams (SSE): per server process.
+    sse_max_connections: int = 10000
+    sse_heartbeat_seconds: int = 15
+    sse_send_timeout_seconds: int = 10
 
     @property
     def embedded(self) -> bool:
@@ -249,5 +253,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         event_retention_days=parse_int(
             "KASSA_EVENT_RETENTION_DAYS", env.get("KASSA_EVENT_RETENTION_DAYS"), 90, minimum=1
+        ),
+        sse_max_connections=parse_int(
+            "KASSA_SSE_MAX_CONNECTIONS", env.get("KASSA_SSE_MAX_CONNECTIONS"), 10000, minimum=1
+        ),
+        sse_heartbeat_seconds=parse_int(
+            "KASSA_SSE_HEARTBEAT_SECONDS", env.get("KASSA_SSE_HEARTBEAT_SECONDS"), 15, minimum=1
+        ),
+        sse_send_timeout_seconds=parse_int(
+            "KASSA_SSE_SEND_TIMEOUT", env.get("KASSA_SSE_SEND_TIMEOUT"), 10, minimum=1
         ),
     )

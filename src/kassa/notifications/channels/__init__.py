@@ -31,6 +31,6 @@ class HardFailure(DeliveryFailure):
 
 def senders() -> dict[str, Sender]:
     """The sender of each channel that is available."""
-    from kassa.notifications.channels import email
+    from kassa.notifications.channels import email, push
 
-    return {"email": email.send}
+    return {"email": email.send, "push": push.send}
