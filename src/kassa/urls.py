@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("portal/", include("kassa.portal.urls")),
     path("", include("kassa.payments.urls")),
+    path("", include("kassa.bookings.urls")),
     path("", core_views.home),
 ]

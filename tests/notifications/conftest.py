@@ -11,9 +11,11 @@ from django.conf import settings
 from django.test import override_settings
 
 from kassa.notifications.services import register_type
+from tests.simulators.eskiz import eskiz
 from tests.simulators.push_service import push_service
+from tests.simulators.twilio import twilio
 
-__all__ = ["push_service"]
+__all__ = ["eskiz", "push_service", "twilio"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

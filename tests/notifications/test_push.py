@@ -67,7 +67,7 @@ def test_a_push_arrives_signed_encrypted_and_in_the_language(
         "id": push_row.id,
         "type": "test.receipt",
         "title": "Receipt 5 UZS [de]",
-        "body": "Received 5 UZS",
+        "body": "Received 5 UZS [de]",
         "lang": "de",
     }
     assert message.vapid_key == webpush.public_key()

@@ -60,6 +60,8 @@ class Notification(models.Model):
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # The provider's id of the sent message ("twilio:SM...", "eskiz:<uuid>"), for support.
+    provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("notification")

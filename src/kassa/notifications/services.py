@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kassa.core.models import Customer, Membership, Organization
+from kassa.notifications import sms_providers
 from kassa.notifications.errors import InvalidPushSubscription
 from kassa.notifications.models import (
     Channel,
@@ -199,6 +200,8 @@ def notify(
                 reason = "switched off in the customer's preferences"
             elif not recipient:
                 reason = "no address for this channel"
+            elif channel == Channel.SMS and sms_providers.configured() is None:
+                reason = "SMS is not configured (KASSA_SMS_URL)"
             elif _paused(organization_id, channel, recipient):
                 reason = "channel paused for this recipient after repeated hard failures"
             else:
