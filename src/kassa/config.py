@@ -64,6 +64,7 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    stripe_api_base: str = "https://api.stripe.com"
 
     @property
     def embedded(self) -> bool:
@@ -246,4 +247,5 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
         ),
+        stripe_api_base=(env.get("KASSA_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
     )
