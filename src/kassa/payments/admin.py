@@ -26,6 +26,7 @@ from kassa.payments.models import (
     GatewayEvent,
     Payment,
     PaymentMethod,
+    PaymeTransaction,
     Refund,
 )
 
@@ -210,6 +211,25 @@ class ClickTransactionAdmin(ReadOnlyAdmin):
     list_filter = ("status", ("created_at", RangeDateTimeFilter))
     search_fields = ("=click_trans_id", "=click_paydoc_id", "payment__id")
     readonly_fields = [f.name for f in ClickTransaction._meta.fields]
+
+
+@admin.register(PaymeTransaction)
+class PaymeTransactionAdmin(ReadOnlyAdmin):
+    """Payme's transactions, searchable by the Payme id a customer or Payme's support quotes."""
+
+    list_display = (
+        "payme_id",
+        "id",
+        "payment",
+        "amount",
+        "state",
+        "reason",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("state", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=payme_id", "=id", "payment__id")
+    readonly_fields = [f.name for f in PaymeTransaction._meta.fields]
 
 
 @admin.register(GatewayEvent)
