@@ -27,7 +27,10 @@ def _free_port() -> int:
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
+        try:
+            text = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # a thread that ended while we looked has no children to report
         found.update(int(child) for child in text)
     return found
 

@@ -52,6 +52,65 @@ class EmailConfig:
 
 
 @dataclass(frozen=True)
+class SmsConfig:
+    """The SMS provider, from KASSA_SMS_URL (eskiz://... or twilio://...)."""
+
+    provider: str  # "eskiz" or "twilio"
+    base_url: str  # e.g. https://notify.eskiz.uz, https://api.twilio.com
+    username: str  # Eskiz account email; Twilio Account SID
+    password: str  # Eskiz password; Twilio Auth Token
+    sender: str = ""  # Eskiz "from" (nickname, e.g. 4546); Twilio From number
+    messaging_service: str = ""  # Twilio MessagingServiceSid (instead of From)
+
+
+SMS_DEFAULT_HOSTS = {"eskiz": "notify.eskiz.uz", "twilio": "api.twilio.com"}
+
+
+def parse_sms_url(raw: str | None) -> SmsConfig | None:
+    """eskiz://EMAIL:PASSWORD@notify.eskiz.uz?from=4546 or
+    twilio://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com?from=%2B15551234567; `+http` after the
+    provider (eskiz+http://...@127.0.0.1:8025) talks plain HTTP, for local simulators."""
+    if raw is None or not raw.strip():
+        return None
+    parts = urlsplit(raw.strip())
+    provider, _, transport = parts.scheme.lower().partition("+")
+    if provider not in SMS_DEFAULT_HOSTS or transport not in {"", "http", "https"}:
+        raise ConfigError(
+            "KASSA_SMS_URL must start with eskiz:// or twilio:// "
+            f"(or eskiz+http:// / twilio+http:// for a local simulator), got {parts.scheme!r}."
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"KASSA_SMS_URL has an invalid port ({exc}).") from None
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if not username or not password:
+        what = "EMAIL:PASSWORD" if provider == "eskiz" else "ACCOUNT_SID:AUTH_TOKEN"
+        raise ConfigError(f"KASSA_SMS_URL needs the credentials as {provider}://{what}@host.")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = parts.hostname or SMS_DEFAULT_HOSTS[provider]
+    scheme = transport or "https"
+    netloc = f"[{host}]" if ":" in host else host
+    if port:
+        netloc = f"{netloc}:{port}"
+    base_path = parts.path.rstrip("/")
+    sender = query.get("from", "")
+    messaging_service = query.get("messaging_service_sid", "")
+    if provider == "twilio" and not (sender or messaging_service):
+        raise ConfigError(
+            "KASSA_SMS_URL for Twilio needs ?from=+15551234567 or ?messaging_service_sid=MG...."
+        )
+    return SmsConfig(
+        provider=provider,
+        base_url=f"{scheme}://{netloc}{base_path}",
+        username=username,
+        password=password,
+        sender=sender or ("4546" if provider == "eskiz" else ""),
+        messaging_service=messaging_service,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     database: DatabaseConfig
@@ -64,6 +123,13 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    event_retention_days: int = 90
+    # Live balance streams (SSE): per server process.
+    sse_max_connections: int = 10000
+    sse_heartbeat_seconds: int = 15
+    sse_send_timeout_seconds: int = 10
+    sms: SmsConfig | None = None
+    vapid_subject: str = ""
 
     @property
     def embedded(self) -> bool:
@@ -246,4 +312,28 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
         ),
+        event_retention_days=parse_int(
+            "KASSA_EVENT_RETENTION_DAYS", env.get("KASSA_EVENT_RETENTION_DAYS"), 90, minimum=1
+        ),
+        sse_max_connections=parse_int(
+            "KASSA_SSE_MAX_CONNECTIONS", env.get("KASSA_SSE_MAX_CONNECTIONS"), 10000, minimum=1
+        ),
+        sse_heartbeat_seconds=parse_int(
+            "KASSA_SSE_HEARTBEAT_SECONDS", env.get("KASSA_SSE_HEARTBEAT_SECONDS"), 15, minimum=1
+        ),
+        sse_send_timeout_seconds=parse_int(
+            "KASSA_SSE_SEND_TIMEOUT", env.get("KASSA_SSE_SEND_TIMEOUT"), 10, minimum=1
+        ),
+        sms=parse_sms_url(env.get("KASSA_SMS_URL")),
+        vapid_subject=parse_vapid_subject(env.get("KASSA_VAPID_SUBJECT")),
     )
+
+
+def parse_vapid_subject(raw: str | None) -> str:
+    value = (raw or "").strip()
+    if value and not value.startswith(("mailto:", "https://")):
+        raise ConfigError(
+            "KASSA_VAPID_SUBJECT must be a mailto: or https:// URL, "
+            f"e.g. mailto:ops@example.com (got {raw!r})."
+        )
+    return value

@@ -22,6 +22,12 @@ KASSA_DATA_DIR = CONFIG.data_dir
 KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = CONFIG.allow_private_webhook_urls
 KASSA_CHECKOUT_TTL_MINUTES = CONFIG.checkout_ttl_minutes
 KASSA_RECONCILE_AFTER_MINUTES = CONFIG.reconcile_after_minutes
+KASSA_EVENT_RETENTION_DAYS = CONFIG.event_retention_days
+KASSA_SSE_MAX_CONNECTIONS = CONFIG.sse_max_connections
+KASSA_SSE_HEARTBEAT_SECONDS: float = CONFIG.sse_heartbeat_seconds
+KASSA_SSE_SEND_TIMEOUT: float = CONFIG.sse_send_timeout_seconds
+KASSA_SMS = CONFIG.sms
+KASSA_VAPID_SUBJECT = CONFIG.vapid_subject
 CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
 INSTALLED_APPS = [

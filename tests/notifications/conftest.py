@@ -11,6 +11,11 @@ from django.conf import settings
 from django.test import override_settings
 
 from kassa.notifications.services import register_type
+from tests.simulators.eskiz import eskiz
+from tests.simulators.push_service import push_service
+from tests.simulators.twilio import twilio
+
+__all__ = ["eskiz", "push_service", "twilio"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -24,6 +29,12 @@ def test_types() -> Iterator[None]:
         label="Receipt",
         template="testapp/receipt",
         channels=("email",),
+    )
+    register_type(
+        "test.reminder",
+        label="Reminder",
+        template="testapp/receipt",
+        channels=("email", "sms", "push", "webhook"),
     )
     register_type(
         "test.alert",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.core import signing
 
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerAccount, LedgerTransaction
@@ -154,3 +157,20 @@ def test_sandbox_card_page_refuses_unknown_cards(api: Any, sandbox: Any, shopper
 def test_unknown_checkout_token_is_404(client: Any) -> None:
     assert client.get("/checkout/nonsense").status_code == 404
     assert client.get("/sandbox/checkout/nonsense").status_code == 404
+
+
+def test_a_payment_keeps_one_checkout_url(api: Any, sandbox: Any) -> None:
+    payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
+    with mock.patch("time.time", return_value=time.time() + 3600):
+        later = api.get(f"/v1/payments/{payment['id']}").json()
+    assert later["checkout_url"] == payment["checkout_url"]
+
+
+def test_checkout_links_signed_with_a_timestamp_still_open(
+    api: Any, client: Any, sandbox: Any
+) -> None:
+    payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
+    old_token = signing.dumps(payment["id"], salt="kassa.payments.checkout", compress=False)
+    assert client.get(f"/checkout/{old_token}").status_code == 200
+    forged = old_token[:-2] + ("AA" if not old_token.endswith("AA") else "BB")
+    assert client.get(f"/checkout/{forged}").status_code == 404

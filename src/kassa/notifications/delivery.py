@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from kassa.notifications.channels import HardFailure, Sender, TransientFailure
+from kassa.notifications.channels import HardFailure, Refused, Sender, TransientFailure
 from kassa.notifications.models import (
     Channel,
     Notification,
@@ -150,6 +150,9 @@ def deliver(notification_id: str) -> str:
     except TransientFailure as exc:
         _transient_failure(row, exc)
         return NotificationStatus.RETRYING
+    except Refused as exc:
+        _finish(row, NotificationStatus.FAILED, str(exc))
+        return NotificationStatus.FAILED
     _finish(row, NotificationStatus.SENT)
     if row.channel != Channel.PUSH:
         # A success clears the address's record of hard failures.

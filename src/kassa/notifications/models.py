@@ -60,6 +60,8 @@ class Notification(models.Model):
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # The provider's id of the sent message ("twilio:SM...", "eskiz:<uuid>"), for support.
+    provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("notification")
@@ -181,3 +183,25 @@ class CustomerWebhook(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class VapidKey(models.Model):
+    """The server's VAPID key pair for Web Push, made once on first start and kept.
+
+    One row (pk=1) in the database rather than a file, so every `kassa serve` and `kassa
+    worker` node signs with the same key that browsers subscribed with. The private key is
+    encrypted at rest with the SECRET_KEY (kassa.core.crypto)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # PEM (PKCS#8) of the P-256 private key, Fernet-encrypted.
+    private_key = models.TextField()
+    # The uncompressed P-256 point, URL-safe base64 without padding (the applicationServerKey).
+    public_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(_("created"), default=now)
+
+    class Meta:
+        verbose_name = _("VAPID key")
+        verbose_name_plural = _("VAPID keys")
+
+    def __str__(self) -> str:
+        return self.public_key

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kassa.core.models import Customer, Membership, Organization
+from kassa.notifications import sms_providers
+from kassa.notifications.errors import InvalidPushSubscription
 from kassa.notifications.models import (
     Channel,
     CustomerWebhook,
@@ -32,6 +36,7 @@ from kassa.notifications.registry import (
     get_type,
     register,
 )
+from kassa.notifications.webpush import b64url_decode
 
 __all__ = [
     "UnknownNotificationType",
@@ -40,6 +45,8 @@ __all__ = [
     "register_type",
     "resend",
     "set_preference",
+    "subscribe_push",
+    "unsubscribe_push",
 ]
 
 
@@ -193,6 +200,8 @@ def notify(
                 reason = "switched off in the customer's preferences"
             elif not recipient:
                 reason = "no address for this channel"
+            elif channel == Channel.SMS and sms_providers.configured() is None:
+                reason = "SMS is not configured (KASSA_SMS_URL)"
             elif _paused(organization_id, channel, recipient):
                 reason = "channel paused for this recipient after repeated hard failures"
             else:
@@ -295,3 +304,56 @@ def set_preference(customer: Customer, type_key: str, channel: str, enabled: boo
                 "updated_at": timezone.now(),
             },
         )
+
+
+def _check_push_key(value: str, length: int, param: str) -> None:
+    try:
+        raw = b64url_decode(value)
+    except (ValueError, TypeError):
+        raise InvalidPushSubscription(f"{param} must be URL-safe base64.", param=param) from None
+    if len(raw) != length or (param == "p256dh" and raw[0] != 0x04):
+        raise InvalidPushSubscription(
+            f"{param} must be {length} bytes (got {len(raw)}).", param=param
+        )
+
+
+def _check_push_endpoint(endpoint: str) -> None:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in {"https", "http"} or not parts.hostname or len(endpoint) > 1000:
+        raise InvalidPushSubscription(
+            "endpoint must be the push service's https URL.", param="endpoint"
+        )
+    if parts.scheme == "http" and not settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS:
+        raise InvalidPushSubscription("endpoint must be an https URL.", param="endpoint")
+
+
+def subscribe_push(customer: Customer, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
+    """Store a browser's push subscription for a customer (the portal calls this with what
+    `pushManager.subscribe()` returned). Subscribing again with the same endpoint updates its
+    keys and revives it; a new subscription also lifts a pause of the customer's push channel,
+    since the pause was for subscriptions that no longer exist."""
+    endpoint = endpoint.strip()
+    _check_push_endpoint(endpoint)
+    _check_push_key(p256dh, 65, "p256dh")
+    _check_push_key(auth, 16, "auth")
+    with transaction.atomic():
+        subscription, _ = PushSubscription.objects.update_or_create(
+            customer=customer,
+            endpoint=endpoint,
+            defaults={
+                "organization_id": customer.organization_id,
+                "p256dh": p256dh,
+                "auth": auth,
+                "revoked_at": None,
+            },
+        )
+        RecipientState.objects.filter(
+            organization_id=customer.organization_id, channel=Channel.PUSH, recipient=customer.id
+        ).delete()
+    return subscription
+
+
+def unsubscribe_push(customer: Customer, endpoint: str) -> None:
+    """Forget a browser's subscription (the customer switched push off in that browser)."""
+    with transaction.atomic():
+        PushSubscription.objects.filter(customer=customer, endpoint=endpoint.strip()).delete()

@@ -28,6 +28,7 @@ from kassa.payments.models import (
     OctoPayment,
     Payment,
     PaymentMethod,
+    PaymeTransaction,
     Refund,
 )
 
@@ -260,6 +261,25 @@ class OctoPaymentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, attempt: OctoPayment) -> str:
         return _money(attempt.amount, attempt.currency)
+
+
+@admin.register(PaymeTransaction)
+class PaymeTransactionAdmin(ReadOnlyAdmin):
+    """Payme's transactions, searchable by the Payme id a customer or Payme's support quotes."""
+
+    list_display = (
+        "payme_id",
+        "id",
+        "payment",
+        "amount",
+        "state",
+        "reason",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("state", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=payme_id", "=id", "payment__id")
+    readonly_fields = [f.name for f in PaymeTransaction._meta.fields]
 
 
 @admin.register(GatewayEvent)

@@ -1,5 +1,6 @@
 """Delivery channels. Each sender takes a notification and its rendered text, sends it, and
-raises `TransientFailure` (retry later) or `HardFailure` (the address is bad) on failure."""
+raises `TransientFailure` (retry later), `HardFailure` (the address is bad) or `Refused`
+(the provider will not take this message) on failure."""
 
 from __future__ import annotations
 
@@ -29,8 +30,13 @@ class HardFailure(DeliveryFailure):
     """The recipient cannot be reached at this address; retrying will not help."""
 
 
+class Refused(DeliveryFailure):
+    """The provider will not send this message as it is (a text its rules refuse, a country
+    the account may not send to): retrying would not help, but the address is not at fault."""
+
+
 def senders() -> dict[str, Sender]:
     """The sender of each channel that is available."""
-    from kassa.notifications.channels import email
+    from kassa.notifications.channels import email, push, sms
 
-    return {"email": email.send}
+    return {"email": email.send, "sms": sms.send, "push": push.send}

@@ -96,6 +96,7 @@ class AccountConfig:
     credentials: Mapping[str, str]
     options: Mapping[str, Any]
     base_url: str  # Kassa's public base URL, for callback and return URLs
+    enabled: bool = True  # a disabled account still settles what it started
 
 
 @dataclass(frozen=True)

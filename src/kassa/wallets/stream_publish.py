@@ -1,0 +1,116 @@
+"""Getting a committed balance change to every stream that watches the wallet.
+
+The `balance_changed` signal is sent after the commit. Its receiver here hands the change to
+the hubs of this process at once and, on PostgreSQL, also sends it to every other server
+process with `NOTIFY kassa_wallet_balance`; each process's hub LISTENs on one connection
+(`postgres_listener`). A stream that gets the same change twice (locally and through NOTIFY)
+sends it once: it only sends sequences newer than the last one it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from kassa.wallets.signals import balance_changed
+from kassa.wallets.stream_hub import (
+    CHANNEL,
+    BalanceEvent,
+    Hub,
+    ListenerFactory,
+    dispatch_notification,
+    publish_local,
+)
+
+logger = logging.getLogger("kassa.wallets.stream")
+
+_RECONNECT_MAX_SECONDS = 10.0
+
+
+def on_balance_changed(
+    sender: Any,
+    *,
+    wallet_id: str,
+    organization_id: str,
+    balance: int,
+    currency: str,
+    sequence: int,
+    **kwargs: Any,
+) -> None:
+    event = BalanceEvent(
+        wallet_id=wallet_id,
+        organization_id=organization_id,
+        balance=balance,
+        currency=currency,
+        sequence=sequence,
+    )
+    publish_local(event)
+    if connection.vendor == "postgresql":
+        # Sent after the commit, in autocommit: delivered to the listeners immediately.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
+
+
+def connect_receiver() -> None:
+    balance_changed.connect(on_balance_changed, dispatch_uid="kassa.wallets.stream_publish")
+
+
+def _conninfo() -> dict[str, Any]:
+    db = settings.DATABASES["default"]
+    params: dict[str, Any] = {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+        "connect_timeout": 5,
+        "application_name": "kassa-sse-listener",
+    }
+    for key, value in (db.get("OPTIONS") or {}).items():
+        if key not in {"pool", "connect_timeout"} and isinstance(value, str):
+            params[key] = value
+    return {k: v for k, v in params.items() if v is not None}
+
+
+async def postgres_listener(hub: Hub) -> None:
+    """LISTEN on one connection for this process and dispatch to the hub, reconnecting with
+    backoff. After a reconnect every stream resynchronises from the database, because
+    notifications sent while the connection was down are lost."""
+    import psycopg
+
+    delay = 0.25
+    connected_before = False
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(autocommit=True, **_conninfo())
+            async with conn:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                hub.listening.set()
+                if connected_before:
+                    hub.resync_all()
+                connected_before = True
+                delay = 0.25
+                async for note in conn.notifies():
+                    dispatch_notification(hub, note.payload)
+        except asyncio.CancelledError:
+            hub.listening.clear()
+            raise
+        except Exception as exc:
+            hub.listening.clear()
+            logger.warning(
+                "SSE listener connection lost; reconnecting",
+                extra={"error": str(exc), "retry_in": delay},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
+
+
+def listener_for_database() -> ListenerFactory | None:
+    """The cross-process listener for the configured database (none on SQLite: one process)."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return postgres_listener
+    return None
