@@ -13,5 +13,6 @@ urlpatterns = [
     re_path(r"^v1/.*$", core_views.api_not_found),
     path("admin/", admin.site.urls),
     path("", include("kassa.payments.urls")),
+    path("", include("kassa.bookings.urls")),
     path("", core_views.home),
 ]
