@@ -373,7 +373,8 @@ class GatewayAccountForm(forms.ModelForm):
         }
         merged = {**(self.instance.credentials if self.instance.pk else {}), **entered}
         try:
-            cls.validate_config(merged, data.get("options") or {})
+            clean, _options = cls.validate_config(merged, data.get("options") or {})
+            cls.check_mode(clean, bool(data.get("test_mode", self.instance.test_mode)))
         except KassaError as exc:
             raise forms.ValidationError(exc.message) from None
         if cls.test_only and not data.get("test_mode", self.instance.test_mode):

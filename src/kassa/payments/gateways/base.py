@@ -115,6 +115,9 @@ class CheckoutRequest:
     customer_phone: str | None = None
     gateway_customer_reference: str | None = None
     save_payment_method: bool = False
+    # The provider reference of an earlier checkout of this payment, so a connector can
+    # reuse a session that is still open instead of opening a second one.
+    previous_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,10 @@ class Gateway:
             if value is not None:
                 clean_options[spec.name] = value
         return clean, clean_options
+
+    @classmethod
+    def check_mode(cls, credentials: Mapping[str, str], test_mode: bool) -> None:
+        """Refuse credentials of the other mode (a live key on a test account); InvalidRequest."""
 
     def callback_urls(self) -> dict[str, str]:
         """The URLs to paste into the provider's cabinet."""
