@@ -262,7 +262,10 @@ def test_other_customers_wallets_are_not_found(
             f"/portal/history?wallet={other.id}",
         ):
             assert portal_client.get(url).status_code == 404, url
-        assert portal_client.post(f"/portal/wallets/{other.id}/top-up", {"amount": "10"}).status_code == 404
+        assert (
+            portal_client.post(f"/portal/wallets/{other.id}/top-up", {"amount": "10"}).status_code
+            == 404
+        )
     assert neighbour.id not in portal_client.get("/portal/").content.decode()
 
 
