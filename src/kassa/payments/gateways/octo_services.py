@@ -322,6 +322,13 @@ def answer_hold(account: GatewayAccount, notification: protocol.Notification) ->
 # -- staff and API decisions on a hold ------------------------------------------------------------
 
 
+def has_open_hold(payment: Payment) -> bool:
+    return (
+        payment.status == S.PROCESSING
+        and OctoPayment.objects.filter(payment=payment, capture=C.HELD).exists()
+    )
+
+
 def open_hold(payment: Payment) -> OctoPayment:
     attempt = (
         OctoPayment.objects.filter(payment=payment, capture__in=[C.HELD])
