@@ -21,6 +21,7 @@ from kassa.core.errors import (
     ResourceMissing,
     ValidationFailed,
 )
+from kassa.notifications.api import router as notifications_router
 from kassa.payments.api import router as payments_router
 from kassa.wallets.api import router as wallets_router
 
@@ -97,3 +98,4 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/", customers_router)
 api.add_router("/", payments_router)
 api.add_router("/", wallets_router)
+api.add_router("/", notifications_router)
