@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from kassa.bookings.api import router as bookings_router
 from kassa.core.api import router as customers_router
 from kassa.core.auth import ApiKeyAuth
 from kassa.core.errors import (
@@ -21,6 +22,7 @@ from kassa.core.errors import (
     ResourceMissing,
     ValidationFailed,
 )
+from kassa.events.api import router as events_router
 from kassa.notifications.api import router as notifications_router
 from kassa.payments.api import router as payments_router
 from kassa.wallets.api import router as wallets_router
@@ -97,5 +99,7 @@ def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", customers_router)
 api.add_router("/", payments_router)
+api.add_router("/", bookings_router)
 api.add_router("/", wallets_router)
 api.add_router("/", notifications_router)
+api.add_router("/", events_router)

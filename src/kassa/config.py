@@ -123,6 +123,8 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    stripe_api_base: str = "https://api.stripe.com"
+    event_retention_days: int = 90
     # Live balance streams (SSE): per server process.
     sse_max_connections: int = 10000
     sse_heartbeat_seconds: int = 15
@@ -310,6 +312,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
+        ),
+        stripe_api_base=(env.get("KASSA_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
+        event_retention_days=parse_int(
+            "KASSA_EVENT_RETENTION_DAYS", env.get("KASSA_EVENT_RETENTION_DAYS"), 90, minimum=1
         ),
         sse_max_connections=parse_int(
             "KASSA_SSE_MAX_CONNECTIONS", env.get("KASSA_SSE_MAX_CONNECTIONS"), 10000, minimum=1

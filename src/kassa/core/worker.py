@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection
@@ -27,6 +28,16 @@ logger = logging.getLogger("kassa.worker")
 
 HEARTBEAT_EVERY = 5.0
 ORPHAN_AFTER = timedelta(seconds=30)
+
+# Long-running loops that apps run inside every worker process besides the task threads (the
+# webhook dispatcher). Each is called as service(stop, worker_id) in its own thread and returns
+# once `stop` is set. Apps register theirs from AppConfig.ready().
+WorkerService = Callable[[threading.Event, str], None]
+_services: dict[str, WorkerService] = {}
+
+
+def register_service(name: str, service: WorkerService) -> None:
+    _services[name] = service
 
 
 def recover_orphaned_tasks(now: datetime | None = None) -> int:
@@ -57,6 +68,7 @@ class KassaWorker:
         self.worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(3)}"
         self._loops: list[Worker] = []
         self._threads: list[threading.Thread] = []
+        self._service_threads: list[threading.Thread] = []
 
     def _beat(self) -> None:
         WorkerHeartbeat.objects.update_or_create(
@@ -92,6 +104,12 @@ class KassaWorker:
             self._loops.append(loop)
             self._threads.append(thread)
             thread.start()
+        for name, service in sorted(_services.items()):
+            thread = threading.Thread(
+                target=service, args=(stop, self.worker_id), name=name, daemon=True
+            )
+            self._service_threads.append(thread)
+            thread.start()
         logger.info("worker %s started with %d threads", self.worker_id, self.threads)
         while not stop.wait(HEARTBEAT_EVERY):
             close_old_connections()
@@ -105,7 +123,7 @@ class KassaWorker:
     def shutdown(self) -> None:
         for loop in self._loops:
             loop.running = False
-        for thread in self._threads:
+        for thread in self._threads + self._service_threads:
             thread.join(timeout=self.interval + 30)
         WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
         logger.info("worker %s stopped", self.worker_id)

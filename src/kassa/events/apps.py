@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class EventsConfig(AppConfig):
     name = "kassa.events"
     label = "events"
+
+    def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from kassa.core.worker import register_service
+        from kassa.events import tasks  # noqa: F401  (registers the periodic prune)
+        from kassa.events.dispatcher import run_dispatchers
+        from kassa.events.services import on_event
+        from kassa.events.webhooks import fan_out
+        from kassa.notifications.services import register_type
+
+        on_event(fan_out)
+        register_service("webhooks.dispatcher", run_dispatchers)
+        register_type(
+            "webhooks.endpoint_disabled",
+            label=str(_("Webhook endpoint disabled")),
+            template="events/email/endpoint_disabled",
+            audience="staff",
+        )

@@ -4,9 +4,12 @@ event exists if and only if the change committed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from kassa.core.representations import iso
 from kassa.events.catalogue import EVENT_TYPES
@@ -44,3 +47,27 @@ def event_dict(event: Event) -> dict[str, Any]:
         "created": iso(event.created_at),
         "data": event.data,
     }
+
+
+def prune_events(now: datetime | None = None, *, chunk: int = 1000) -> int:
+    """Delete events older than the retention (KASSA_EVENT_RETENTION_DAYS) with their webhook
+    deliveries and attempts, in chunks so no transaction grows large; return how many.
+    A run that was missed catches up: it deletes everything past the cutoff."""
+    from kassa.events.models import WebhookAttempt, WebhookDelivery
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.KASSA_EVENT_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Event.objects.filter(created_at__lt=cutoff)
+                .order_by("created_at")
+                .values_list("id", flat=True)[:chunk]
+            )
+            if not ids:
+                return deleted
+            WebhookAttempt.objects.filter(delivery__event_id__in=ids).delete()
+            WebhookDelivery.objects.filter(event_id__in=ids).delete()
+            Event.objects.filter(id__in=ids).delete()
+        deleted += len(ids)

@@ -19,13 +19,16 @@ from kassa.core.money import format_money
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
+from kassa.payments.gateways import octo_services
 from kassa.payments.gateways.registry import available_providers, gateway_class, gateway_for
 from kassa.payments.models import (
     ClickTransaction,
     GatewayAccount,
     GatewayEvent,
+    OctoPayment,
     Payment,
     PaymentMethod,
+    PaymeTransaction,
     Refund,
 )
 
@@ -212,6 +215,73 @@ class ClickTransactionAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in ClickTransaction._meta.fields]
 
 
+@admin.register(OctoPayment)
+class OctoPaymentAdmin(ReadOnlyAdmin):
+    """OCTO's attempts, searchable by the ids OCTO's support quotes; holds are captured or
+    cancelled here (two-stage accounts)."""
+
+    list_display = (
+        "shop_transaction_id",
+        "octo_payment_uuid",
+        "payment",
+        "amount_display",
+        "status",
+        "capture",
+        "test",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("status", "capture", "test", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=shop_transaction_id", "=octo_payment_uuid", "payment__id")
+    readonly_fields = [f.name for f in OctoPayment._meta.fields]
+    actions = [
+        reason_action(
+            "capture_hold",
+            description=_("Capture the held amount"),
+            service=lambda attempt, actor, reason: octo_services.capture_hold(
+                attempt.payment, actor, reason
+            ),
+            permission="money",
+        ),
+        reason_action(
+            "cancel_hold",
+            description=_("Cancel the hold and the payment"),
+            service=lambda attempt, actor, reason: octo_services.cancel_hold(
+                attempt.payment, actor, reason
+            ),
+            permission="money",
+        ),
+    ]
+
+    def has_money_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        from kassa.core.admin_base import has_role
+
+        return has_role(request, MONEY_ROLES, None)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, attempt: OctoPayment) -> str:
+        return _money(attempt.amount, attempt.currency)
+
+
+@admin.register(PaymeTransaction)
+class PaymeTransactionAdmin(ReadOnlyAdmin):
+    """Payme's transactions, searchable by the Payme id a customer or Payme's support quotes."""
+
+    list_display = (
+        "payme_id",
+        "id",
+        "payment",
+        "amount",
+        "state",
+        "reason",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("state", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=payme_id", "=id", "payment__id")
+    readonly_fields = [f.name for f in PaymeTransaction._meta.fields]
+
+
 @admin.register(GatewayEvent)
 class GatewayEventAdmin(ReadOnlyAdmin):
     list_display = (
@@ -303,7 +373,8 @@ class GatewayAccountForm(forms.ModelForm):
         }
         merged = {**(self.instance.credentials if self.instance.pk else {}), **entered}
         try:
-            cls.validate_config(merged, data.get("options") or {})
+            clean, _options = cls.validate_config(merged, data.get("options") or {})
+            cls.check_mode(clean, bool(data.get("test_mode", self.instance.test_mode)))
         except KassaError as exc:
             raise forms.ValidationError(exc.message) from None
         if cls.test_only and not data.get("test_mode", self.instance.test_mode):

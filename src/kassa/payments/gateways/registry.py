@@ -68,5 +68,6 @@ def gateway_for(account: GatewayAccount) -> Gateway:
             credentials=account.credentials,
             options=dict(account.options),
             base_url=settings.KASSA_BASE_URL,
+            enabled=account.enabled,
         )
     )

@@ -1,0 +1,43 @@
+"""A fixed-window rate limiter kept in the database (every node counts together, no cache
+server needed). One UPSERT per request: insert the window's row or add one to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+
+from django.db import connection, transaction
+
+from kassa.bookings import clock
+from kassa.bookings.models import RateLimitCounter
+
+
+def hit(key: str, *, window: timedelta, cost: int = 1) -> int:
+    """Count `cost` requests for `key` in the current window; return the window's total."""
+    now = clock.now()
+    seconds = int(window.total_seconds())
+    start = dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
+    table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            # The quoted table name is the only formatted part; values are parameters.
+            f"INSERT INTO {table} (key, window_start, count) VALUES (%s, %s, %s)"  # noqa: S608
+            " ON CONFLICT (key, window_start) DO UPDATE SET count = "
+            f"{table}.count + excluded.count RETURNING count",
+            [key[:200], connection.ops.adapt_datetimefield_value(start), cost],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else cost
+
+
+def count(key: str, *, window: timedelta) -> int:
+    now = clock.now()
+    seconds = int(window.total_seconds())
+    start = dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
+    row = RateLimitCounter.objects.filter(key=key[:200], window_start=start).first()
+    return row.count if row else 0
+
+
+def prune(older_than: timedelta = timedelta(hours=2)) -> int:
+    deleted, _ = RateLimitCounter.objects.filter(window_start__lt=clock.now() - older_than).delete()
+    return deleted

@@ -1,0 +1,318 @@
+"""Balance reminders: the scan that finds due ones, and sending one.
+
+When is a reminder due? For a threshold of T days and a booking on day D, at the
+organization's send time (default 09:00) on day D - T in the organization's time zone. The
+scan (a periodic job, `bookings.scan_reminders`) inserts one row per booking and threshold
+whose moment has passed, with one INSERT ... SELECT per organization group, threshold and
+service date, and enqueues their sending in the same transaction:
+
+- exactly once: the row is unique on (booking, threshold) and inserted with ON CONFLICT DO
+  NOTHING ... RETURNING, so only the scan that inserted a row enqueues it, however many
+  scans run at once (on PostgreSQL they are also serialized by an advisory lock, which keeps
+  the catch-up rule below deterministic);
+- catch-up: a scan looks at every service date still ahead, so reminders missed while Kassa
+  was down are found by the first scan after it; they go out late only while the booking is
+  unpaid, not cancelled and its service date is ahead. When several thresholds were missed,
+  only the most urgent is sent; the others are recorded as skipped;
+- a threshold whose moment came before the booking existed is not sent (a booking made two
+  days ahead gets the 1-day reminder, not a late 7- and 3-day one).
+
+Sending re-checks the booking under its lock (paid or cancelled in the meantime: skipped),
+reuses the booking's active link or makes one, and queues the email through notifications.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, transaction
+
+from kassa.bookings import clock, emails, links
+from kassa.bookings.models import BOOKING_ACCOUNT_KIND, Booking, Reminder, ReminderSettings
+from kassa.bookings.representations import reminder_dict
+from kassa.core import audit
+from kassa.core.actors import Actor
+from kassa.core.errors import InvalidRequest, StateConflict
+from kassa.core.models import Organization
+from kassa.events.services import emit
+from kassa.ledger.models import LedgerAccount
+
+DEFAULT_THRESHOLDS = (7, 3, 1)
+DEFAULT_SEND_TIME = dt.time(9, 0)
+MAX_THRESHOLD = 90
+ENQUEUE_CHUNK = 200
+# Any constant shared by every scanner: the key of the PostgreSQL advisory lock.
+_SCAN_LOCK_KEY = 0x6B617373_0001
+
+
+@dataclass(frozen=True)
+class Schedule:
+    timezone: str
+    thresholds: tuple[int, ...]
+    send_time: dt.time
+
+
+def urgency_for(days: int) -> str:
+    if days <= 1:
+        return Reminder.Urgency.URGENT
+    if days <= 3:
+        return Reminder.Urgency.FIRM
+    return Reminder.Urgency.FRIENDLY
+
+
+def validate_thresholds(value: object) -> list[int]:
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest("thresholds must be a non-empty list of days.", param="thresholds")
+    days = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= MAX_THRESHOLD:
+            raise InvalidRequest(
+                f"Each threshold is a whole number of days from 1 to {MAX_THRESHOLD}.",
+                param="thresholds",
+            )
+        days.append(item)
+    return sorted(set(days), reverse=True)
+
+
+def update_settings(
+    organization: Organization,
+    *,
+    actor: Actor,
+    thresholds: list[int] | None = None,
+    send_time: dt.time | None = None,
+    enabled: bool | None = None,
+) -> ReminderSettings:
+    with transaction.atomic():
+        row, _ = ReminderSettings.objects.select_for_update().get_or_create(
+            organization=organization
+        )
+        before = {
+            "thresholds": row.thresholds,
+            "send_time": row.send_time.isoformat(),
+            "enabled": row.enabled,
+        }
+        if thresholds is not None:
+            row.thresholds = validate_thresholds(thresholds)
+        if send_time is not None:
+            row.send_time = send_time
+        if enabled is not None:
+            row.enabled = enabled
+        row.updated_at = clock.now()
+        row.save()
+        audit.record(
+            actor=actor,
+            action="reminder_settings.updated",
+            organization_id=organization.id,
+            obj=row,
+            object_id=organization.id,
+            before=before,
+            after={
+                "thresholds": row.thresholds,
+                "send_time": row.send_time.isoformat(),
+                "enabled": row.enabled,
+            },
+        )
+    return row
+
+
+def schedule_of(organization: Organization) -> Schedule | None:
+    row = ReminderSettings.objects.filter(organization=organization).first()
+    if row is not None and not row.enabled:
+        return None
+    return Schedule(
+        timezone=organization.timezone,
+        thresholds=tuple(row.thresholds) if row else DEFAULT_THRESHOLDS,
+        send_time=row.send_time if row else DEFAULT_SEND_TIME,
+    )
+
+
+def _groups() -> dict[Schedule, list[str]]:
+    """Organizations that share a time zone and schedule are scanned by the same statements."""
+    rows = {r.organization_id: r for r in ReminderSettings.objects.all()}
+    groups: dict[Schedule, list[str]] = defaultdict(list)
+    for org_id, tz in Organization.objects.values_list("id", "timezone"):
+        row = rows.get(org_id)
+        if row is not None and not row.enabled:
+            continue
+        schedule = Schedule(
+            timezone=tz,
+            thresholds=tuple(sorted(set(row.thresholds))) if row else DEFAULT_THRESHOLDS,
+            send_time=row.send_time if row else DEFAULT_SEND_TIME,
+        )
+        groups[schedule].append(org_id)
+    return groups
+
+
+def due_moment(service_date: dt.date, threshold: int, schedule: Schedule) -> dt.datetime:
+    return clock.local_moment(
+        service_date - timedelta(days=threshold), schedule.send_time, schedule.timezone
+    )
+
+
+def _insert_sql(org_count: int) -> str:
+    q = connection.ops.quote_name
+    reminder = q(Reminder._meta.db_table)
+    booking = q(Booking._meta.db_table)
+    account = q(LedgerAccount._meta.db_table)
+    orgs = ", ".join(["%s"] * org_count)
+    # Only quoted table names and placeholders are formatted in; every value is a parameter.
+    superseded = (
+        f"EXISTS (SELECT 1 FROM {reminder} p WHERE p.booking_id = b.id AND p.threshold_days < %s)"  # noqa: S608
+    )
+    return (
+        f"INSERT INTO {reminder} (organization_id, booking_id, kind, threshold_days, urgency,"  # noqa: S608
+        " status, skip_reason, due_at, notification_id, created_at)"
+        f" SELECT b.organization_id, b.id, 'scheduled', %s, %s,"
+        f" CASE WHEN {superseded} THEN 'skipped' ELSE 'queued' END,"
+        f" CASE WHEN {superseded} THEN 'superseded by a more urgent reminder' ELSE '' END,"
+        " %s, '', %s"
+        f" FROM {booking} b LEFT JOIN {account} a ON a.organization_id = b.organization_id"
+        f" AND a.kind = '{BOOKING_ACCOUNT_KIND}' AND a.owner_id = b.id AND a.currency = b.currency"
+        f" WHERE b.organization_id IN ({orgs}) AND b.service_date = %s"
+        " AND b.cancelled_at IS NULL AND b.created_at < %s"
+        " AND COALESCE(a.balance, 0) < b.total_amount"
+        f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.booking_id = b.id"
+        " AND r.threshold_days = %s)"
+        " ON CONFLICT DO NOTHING RETURNING id, status"
+    )
+
+
+def scan(now: dt.datetime | None = None) -> list[int]:
+    """Insert every due reminder and enqueue the sending of each; return the queued ids."""
+    from kassa.bookings.tasks import send_reminders
+
+    now = now or clock.now()
+    ops = connection.ops
+    queued: list[int] = []
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCAN_LOCK_KEY])
+        with connection.cursor() as cursor:
+            for schedule, org_ids in _groups().items():
+                today = clock.local_today(schedule.timezone, now)
+                sql = _insert_sql(len(org_ids))
+                # The most urgent threshold first, so a booking that missed several gets it.
+                for threshold in sorted(schedule.thresholds):
+                    urgency = urgency_for(threshold)
+                    for offset in range(1, threshold + 1):
+                        service_date = today + timedelta(days=offset)
+                        due = due_moment(service_date, threshold, schedule)
+                        if due > now:
+                            continue
+                        due_db = ops.adapt_datetimefield_value(due)
+                        cursor.execute(
+                            sql,
+                            [
+                                threshold,
+                                urgency,
+                                threshold,
+                                threshold,
+                                due_db,
+                                ops.adapt_datetimefield_value(now),
+                                *org_ids,
+                                ops.adapt_datefield_value(service_date),
+                                due_db,
+                                threshold,
+                            ],
+                        )
+                        queued.extend(pk for pk, status in cursor.fetchall() if status == "queued")
+        queued.sort()
+        for start in range(0, len(queued), ENQUEUE_CHUNK):
+            send_reminders.enqueue(queued[start : start + ENQUEUE_CHUNK])
+    return queued
+
+
+def _skip_reason(reminder: Reminder, booking: Booking, days_left: int) -> str:
+    if booking.cancelled_at is not None:
+        return "booking cancelled"
+    if booking.balance_due <= 0:
+        return "booking paid"
+    if days_left <= 0:
+        return "service date reached"
+    if (
+        reminder.kind == Reminder.Kind.SCHEDULED
+        and reminder.threshold_days is not None
+        and Reminder.objects.filter(
+            booking=booking,
+            kind=Reminder.Kind.SCHEDULED,
+            threshold_days__lt=reminder.threshold_days,
+            status=Reminder.Status.SENT,
+        ).exists()
+    ):
+        return "superseded by a more urgent reminder"
+    return ""
+
+
+def _deliver(reminder: Reminder, booking: Booking) -> str:
+    """Send a queued reminder of a booking the caller has locked; "" or why it was skipped."""
+    now = clock.now()
+    days_left = (booking.service_date - clock.local_today(booking.organization.timezone, now)).days
+    reason = _skip_reason(reminder, booking, days_left)
+    if reason:
+        reminder.status = Reminder.Status.SKIPPED
+        reminder.skip_reason = reason
+        reminder.save(update_fields=["status", "skip_reason"])
+        return reason
+    link, _token = links.link_for_reminder(booking)
+    notification = emails.queue_reminder(booking, reminder, link, days_left)
+    reminder.status = Reminder.Status.SENT
+    reminder.sent_at = now
+    reminder.payment_link = link
+    reminder.notification_id = notification.id if notification else ""
+    reminder.save(update_fields=["status", "sent_at", "payment_link", "notification_id"])
+    emit(booking.organization_id, "reminder.sent", reminder_dict(reminder))
+    return ""
+
+
+def send(reminder_id: int) -> str:
+    """Send one reminder if it is still queued: "sent", "skipped" or "noop"."""
+    with transaction.atomic():
+        reminder = Reminder.objects.select_for_update().filter(pk=reminder_id).first()
+        if reminder is None or reminder.status != Reminder.Status.QUEUED:
+            return "noop"
+        booking = (
+            Booking.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=reminder.booking_id)
+        )
+        return "skipped" if _deliver(reminder, booking) else "sent"
+
+
+def send_now(booking: Booking, *, actor: Actor, reason: str = "") -> Reminder:
+    """A reminder sent by hand (admin "send reminder now"), with the urgency of the days left."""
+    with transaction.atomic():
+        locked = (
+            Booking.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .get(pk=booking.pk)
+        )
+        now = clock.now()
+        days_left = (
+            locked.service_date - clock.local_today(locked.organization.timezone, now)
+        ).days
+        reminder = Reminder.objects.create(
+            organization_id=locked.organization_id,
+            booking=locked,
+            kind=Reminder.Kind.MANUAL,
+            threshold_days=None,
+            urgency=urgency_for(days_left),
+            status=Reminder.Status.QUEUED,
+            due_at=now,
+            created_at=now,
+        )
+        skipped = _deliver(reminder, locked)
+        if skipped:
+            raise StateConflict(f"No reminder sent: {skipped}.")
+        audit.record(
+            actor=actor,
+            action="booking.reminder_sent",
+            organization_id=locked.organization_id,
+            obj=locked,
+            reason=reason,
+            after={"reminder": reminder.public_id, "payment_link": reminder.payment_link_id},
+        )
+    return reminder
