@@ -256,6 +256,7 @@ def start_checkout(payment_id: str, gateway_account_id: str, locale: str) -> Che
             customer_phone=customer.phone or None if customer else None,
             gateway_customer_reference=gateway_customer,
             save_payment_method=payment.save_payment_method,
+            previous_reference=payment.gateway_reference or None,
         )
     )
     if session.gateway_reference:
