@@ -123,6 +123,7 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    stripe_api_base: str = "https://api.stripe.com"
     event_retention_days: int = 90
     # Live balance streams (SSE): per server process.
     sse_max_connections: int = 10000
@@ -312,6 +313,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
         ),
+        stripe_api_base=(env.get("KASSA_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
         event_retention_days=parse_int(
             "KASSA_EVENT_RETENTION_DAYS", env.get("KASSA_EVENT_RETENTION_DAYS"), 90, minimum=1
         ),

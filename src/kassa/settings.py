@@ -22,6 +22,8 @@ KASSA_DATA_DIR = CONFIG.data_dir
 KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = CONFIG.allow_private_webhook_urls
 KASSA_CHECKOUT_TTL_MINUTES = CONFIG.checkout_ttl_minutes
 KASSA_RECONCILE_AFTER_MINUTES = CONFIG.reconcile_after_minutes
+# Where the Stripe SDK sends its calls; tests point it at tests/simulators/stripe_sim.py.
+KASSA_STRIPE_API_BASE = CONFIG.stripe_api_base
 KASSA_EVENT_RETENTION_DAYS = CONFIG.event_retention_days
 KASSA_SSE_MAX_CONNECTIONS = CONFIG.sse_max_connections
 KASSA_SSE_HEARTBEAT_SECONDS: float = CONFIG.sse_heartbeat_seconds
@@ -219,6 +221,8 @@ LOGGING: dict[str, Any] = {
         "django_tasks_db": {"level": "WARNING"},
         "django.tasks": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # The Stripe SDK logs every request at INFO.
+        "stripe": {"level": "WARNING"},
         "psycopg.pool": {"level": "ERROR"},
     },
 }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("v1/", api.urls),
     re_path(r"^v1/.*$", core_views.api_not_found),
     path("admin/", admin.site.urls),
+    path("portal/", include("kassa.portal.urls")),
     path("", include("kassa.payments.urls")),
     path("", include("kassa.bookings.urls")),
     path("", core_views.home),

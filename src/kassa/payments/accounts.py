@@ -50,6 +50,7 @@ def create_gateway_account(
     if cls.test_only and not test_mode:
         raise InvalidRequest(f"{cls.display_name} accounts are test mode only.", param="test_mode")
     clean_credentials, clean_options = cls.validate_config(credentials or {}, options or {})
+    cls.check_mode(clean_credentials, bool(test_mode))
     account = GatewayAccount(
         organization=organization,
         provider=provider,
@@ -89,6 +90,7 @@ def update_gateway_account(
             merged = {**locked.credentials, **(changes.get("credentials") or {})}
             options = {**locked.options, **(changes.get("options") or {})}
             clean_credentials, clean_options = cls.validate_config(merged, options)
+            cls.check_mode(clean_credentials, locked.test_mode)
             locked.set_credentials(clean_credentials)
             before["options"] = locked.options
             locked.options = clean_options

@@ -19,11 +19,13 @@ from kassa.core.money import format_money
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
+from kassa.payments.gateways import octo_services
 from kassa.payments.gateways.registry import available_providers, gateway_class, gateway_for
 from kassa.payments.models import (
     ClickTransaction,
     GatewayAccount,
     GatewayEvent,
+    OctoPayment,
     Payment,
     PaymentMethod,
     PaymeTransaction,
@@ -213,6 +215,54 @@ class ClickTransactionAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in ClickTransaction._meta.fields]
 
 
+@admin.register(OctoPayment)
+class OctoPaymentAdmin(ReadOnlyAdmin):
+    """OCTO's attempts, searchable by the ids OCTO's support quotes; holds are captured or
+    cancelled here (two-stage accounts)."""
+
+    list_display = (
+        "shop_transaction_id",
+        "octo_payment_uuid",
+        "payment",
+        "amount_display",
+        "status",
+        "capture",
+        "test",
+        "gateway_account",
+        "created_at",
+    )
+    list_filter = ("status", "capture", "test", ("created_at", RangeDateTimeFilter))
+    search_fields = ("=shop_transaction_id", "=octo_payment_uuid", "payment__id")
+    readonly_fields = [f.name for f in OctoPayment._meta.fields]
+    actions = [
+        reason_action(
+            "capture_hold",
+            description=_("Capture the held amount"),
+            service=lambda attempt, actor, reason: octo_services.capture_hold(
+                attempt.payment, actor, reason
+            ),
+            permission="money",
+        ),
+        reason_action(
+            "cancel_hold",
+            description=_("Cancel the hold and the payment"),
+            service=lambda attempt, actor, reason: octo_services.cancel_hold(
+                attempt.payment, actor, reason
+            ),
+            permission="money",
+        ),
+    ]
+
+    def has_money_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        from kassa.core.admin_base import has_role
+
+        return has_role(request, MONEY_ROLES, None)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, attempt: OctoPayment) -> str:
+        return _money(attempt.amount, attempt.currency)
+
+
 @admin.register(PaymeTransaction)
 class PaymeTransactionAdmin(ReadOnlyAdmin):
     """Payme's transactions, searchable by the Payme id a customer or Payme's support quotes."""
@@ -314,16 +364,19 @@ class GatewayAccountForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        provider = self.instance.provider if self.instance.pk else data.get("provider")
+        # A new account already has its prefixed id (pk), so `adding` tells add from change.
+        adding = self.instance._state.adding
+        provider = data.get("provider") if adding else self.instance.provider
         if not provider:
             return data
         cls = gateway_class(provider)
         entered = {
             k: v for k, v in (data.get("credentials_json") or {}).items() if v not in ("", None)
         }
-        merged = {**(self.instance.credentials if self.instance.pk else {}), **entered}
+        merged = {**({} if adding else self.instance.credentials), **entered}
         try:
-            cls.validate_config(merged, data.get("options") or {})
+            clean, _options = cls.validate_config(merged, data.get("options") or {})
+            cls.check_mode(clean, bool(data.get("test_mode", self.instance.test_mode)))
         except KassaError as exc:
             raise forms.ValidationError(exc.message) from None
         if cls.test_only and not data.get("test_mode", self.instance.test_mode):
@@ -376,11 +429,15 @@ class GatewayAccountAdmin(OrgScopedAdmin):
     def callback_urls_display(self, account: GatewayAccount) -> SafeString:
         if not account.pk:
             return format_html("{}", _("Shown after saving."))
-        return format_html_join(
+        gateway = gateway_for(account)
+        urls = format_html_join(
             "",
             "<div><b>{}</b>: <code>{}</code></div>",
-            gateway_for(account).callback_urls().items(),
+            gateway.callback_urls().items(),
         )
+        if gateway.setup_help:
+            return format_html("{}<p>{}</p>", urls, gateway.setup_help)
+        return urls
 
     @admin.display(description=_("Fields"))
     def credential_help(self, account: GatewayAccount) -> SafeString:

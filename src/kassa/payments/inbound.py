@@ -27,6 +27,7 @@ from kassa.core.errors import KassaError
 from kassa.payments import refunds as refund_services
 from kassa.payments import services
 from kassa.payments.gateways.base import (
+    EventRefused,
     InboundRequest,
     NormalizedEvent,
     RefundOutcome,
@@ -129,6 +130,9 @@ def process(event_id: str) -> str:
         return record.status
     event = _event_from(record)
     try:
+        if event.kind == "payment":
+            account = GatewayAccount.objects.get(pk=record.gateway_account_id)
+            event = gateway_for(account).confirm_event(event)
         if event.kind == "refund":
             payment = _apply_refund(record, event)
         else:
@@ -138,6 +142,10 @@ def process(event_id: str) -> str:
     except InvalidTransition as exc:
         _finish(record, GatewayEvent.Status.IGNORED, note=str(exc))
         return GatewayEvent.Status.IGNORED
+    except EventRefused as exc:
+        logger.error("gateway event %s refused: %s", record.id, exc)
+        _finish(record, GatewayEvent.Status.FAILED, note=f"refused: {exc}")
+        return GatewayEvent.Status.FAILED
     except (KassaError, LookupError, ValueError) as exc:
         return _retry(record, f"{type(exc).__name__}: {exc}")
     _finish(record, GatewayEvent.Status.PROCESSED, payment=payment)

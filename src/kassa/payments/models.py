@@ -261,6 +261,7 @@ class GatewayEvent(models.Model):
 
 # Connector tables belong to this app (see gateways/sandbox_models.py, click_models.py).
 from kassa.payments.gateways.click_models import ClickTransaction  # noqa: E402
+from kassa.payments.gateways.octo_models import OctoPayment  # noqa: E402
 from kassa.payments.gateways.payme_models import PaymeTransaction  # noqa: E402
 from kassa.payments.gateways.sandbox_models import (  # noqa: E402
     SandboxCard,
@@ -273,6 +274,7 @@ __all__ = [
     "ClickTransaction",
     "GatewayAccount",
     "GatewayEvent",
+    "OctoPayment",
     "PaymeTransaction",
     "Payment",
     "PaymentMethod",

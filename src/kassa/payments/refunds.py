@@ -108,6 +108,11 @@ def create_refund(
                 raise RefundNotAllowed(
                     "This provider only refunds the whole payment.", param="amount"
                 )
+            problem = gateway_for(payment.gateway_account).check_refund(
+                amount, payment.currency, payment.amount
+            )
+            if problem:
+                raise RefundNotAllowed(problem, param="amount")
         purpose = purpose_of(payment.purpose)
         if not purpose.can_refund(payment, amount):
             raise RefundNotAllowed("This payment's purpose does not allow a refund.")

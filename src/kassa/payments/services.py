@@ -256,6 +256,7 @@ def start_checkout(payment_id: str, gateway_account_id: str, locale: str) -> Che
             customer_phone=customer.phone or None if customer else None,
             gateway_customer_reference=gateway_customer,
             save_payment_method=payment.save_payment_method,
+            previous_reference=payment.gateway_reference or None,
         )
     )
     if session.gateway_reference:
@@ -332,10 +333,18 @@ def transition(
     source: Source,
     change: Change | None = None,
     actor: Actor | None = None,
+    locked: Payment | None = None,
 ) -> Payment:
+    """`locked`: the payment, already locked (select_for_update) by the caller inside the
+    caller's own transaction. It is used as is (no second SELECT, no savepoint): the hot path
+    of merchant APIs that answer synchronously (Payme). An error then aborts the caller's
+    whole transaction, which such callers roll back anyway."""
     change = change or Change()
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if locked is not None:
+        assert locked.pk == payment_id
+        assert transaction.get_connection().in_atomic_block
+    with transaction.atomic(savepoint=locked is None):
+        payment = locked or Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status == target:
             _record_details(payment, change)
             return payment

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kassa.core.ids import PrefixedIdField
 from kassa.core.models import Customer, Organization
-from kassa.ledger.models import LedgerAccount
+from kassa.ledger.models import LedgerAccount, LedgerEntry
 
 DEFAULT_COOLDOWN_MINUTES = 60
 DEFAULT_DAILY_AUTO_TOPUPS = 3
@@ -230,3 +230,13 @@ class Adjustment(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class WalletTransaction(LedgerEntry):
+    """A ledger entry on a wallet account, as the admin lists them (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("wallet transaction")
+        verbose_name_plural = _("wallet transactions")
+        ordering = ["-id"]

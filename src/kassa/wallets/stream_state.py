@@ -33,7 +33,7 @@ def _release_connection() -> None:
 
 
 def _watched(**filters: str) -> WatchedWallet | None:
-    from kassa.wallets.models import Wallet  # type: ignore[import-not-found,unused-ignore]
+    from kassa.wallets.models import Wallet
 
     row = (
         Wallet.objects.filter(**filters)

@@ -37,6 +37,11 @@ class VerificationError(Exception):
     """An inbound request failed authentication (bad signature, stale timestamp, bad auth)."""
 
 
+class EventRefused(Exception):
+    """A verified event cannot be trusted after a check with the provider (another amount,
+    another payment): it is marked failed for staff and changes nothing."""
+
+
 class Outcome(StrEnum):
     """A provider's view of a payment, mapped onto our statuses."""
 
@@ -110,6 +115,9 @@ class CheckoutRequest:
     customer_phone: str | None = None
     gateway_customer_reference: str | None = None
     save_payment_method: bool = False
+    # The provider reference of an earlier checkout of this payment, so a connector can
+    # reuse a session that is still open instead of opening a second one.
+    previous_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,8 @@ class Gateway:
     option_fields: ClassVar[tuple[Field, ...]] = ()
     #: A simulated provider that must never take real money.
     test_only: ClassVar[bool] = False
+    #: What else to set up in the provider's cabinet, shown next to the callback URLs.
+    setup_help: ClassVar[str] = ""
 
     def __init__(self, account: AccountConfig) -> None:
         self.account = account
@@ -286,6 +296,10 @@ class Gateway:
                 clean_options[spec.name] = value
         return clean, clean_options
 
+    @classmethod
+    def check_mode(cls, credentials: Mapping[str, str], test_mode: bool) -> None:
+        """Refuse credentials of the other mode (a live key on a test account); InvalidRequest."""
+
     def callback_urls(self) -> dict[str, str]:
         """The URLs to paste into the provider's cabinet."""
         return {"webhook": f"{self.account.base_url}/hooks/{self.provider}/{self.account.id}"}
@@ -307,10 +321,21 @@ class Gateway:
     def cancel(self, payment: PaymentRef) -> None:
         """Best effort: tell the provider that a pending payment will not be paid."""
 
+    def check_refund(self, amount: int, currency: str, payment_amount: int) -> str | None:
+        """A provider's own refund limits: why this refund cannot be made, or None."""
+        return None
+
     # -- inbound -------------------------------------------------------------------------
     def parse_inbound(self, request: InboundRequest) -> list[NormalizedEvent]:
         """Verify an inbound notification and normalize it; raise VerificationError."""
         raise NotImplementedError(f"{self.provider} sends no asynchronous notifications")
+
+    def confirm_event(self, event: NormalizedEvent) -> NormalizedEvent:
+        """Called by the event task before a stored event is applied, outside any database
+        transaction. Connectors whose notifications are not authoritative (OCTO signs neither
+        the amount nor the shop) re-read the provider's view here; raise EventRefused to mark
+        the event failed, GatewayError to retry it later."""
+        return event
 
     def handle_merchant_request(self, request: InboundRequest) -> InboundResponse:
         """Answer a synchronous merchant-API call in the provider's own protocol."""
