@@ -4,6 +4,12 @@
 
 TRANSLATIONS: dict[str, dict[str, object]] = {
     "de": {
+        "Low wallet balance": "Niedriges Guthaben",
+        "Confirm an automatic top-up": "Automatische Aufladung bestätigen",
+        "Automatic top-up switched off": "Automatisches Aufladen ausgeschaltet",
+        "Booking balance reminder": "Erinnerung an die Restzahlung",
+        "Booking payment receipt": "Zahlungsbeleg zur Buchung",
+        "Booking paid in full": "Buchung vollständig bezahlt",
         "email": "E-Mail",
         "IP address": "IP-Adresse",
         "requested": "angefordert",
@@ -120,6 +126,12 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "Refund": "Erstattung",
     },
     "ru": {
+        "Low wallet balance": "Низкий баланс",
+        "Confirm an automatic top-up": "Подтверждение автопополнения",
+        "Automatic top-up switched off": "Автопополнение отключено",
+        "Booking balance reminder": "Напоминание об оплате брони",
+        "Booking payment receipt": "Квитанция об оплате брони",
+        "Booking paid in full": "Бронь полностью оплачена",
         "email": "эл. почта",
         "IP address": "IP-адрес",
         "requested": "запрошено",
@@ -237,6 +249,12 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "Refund": "Возврат",
     },
     "uz": {
+        "Low wallet balance": "Balans kam qoldi",
+        "Confirm an automatic top-up": "Avtomatik toʻldirishni tasdiqlash",
+        "Automatic top-up switched off": "Avtomatik toʻldirish oʻchirildi",
+        "Booking balance reminder": "Bron qoldigʻi haqida eslatma",
+        "Booking payment receipt": "Bron toʻlovi kvitansiyasi",
+        "Booking paid in full": "Bron toʻliq toʻlandi",
         "email": "elektron pochta",
         "IP address": "IP manzil",
         "requested": "soʻralgan",

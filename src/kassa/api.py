@@ -23,6 +23,7 @@ from kassa.core.errors import (
     ValidationFailed,
 )
 from kassa.events.api import router as events_router
+from kassa.notifications.api import router as notifications_router
 from kassa.payments.api import router as payments_router
 from kassa.wallets.api import router as wallets_router
 
@@ -100,4 +101,5 @@ api.add_router("/", customers_router)
 api.add_router("/", payments_router)
 api.add_router("/", bookings_router)
 api.add_router("/", wallets_router)
+api.add_router("/", notifications_router)
 api.add_router("/", events_router)

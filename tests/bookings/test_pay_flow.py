@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from kassa.bookings.errors import AmountExceedsBalanceDue
 from kassa.bookings.models import Booking, PaymentLink
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerAccount
@@ -153,7 +154,7 @@ def test_overpayment_is_refused_before_paying(
     from kassa.payments import services as payments
 
     booking = make_booking(total_amount=300_00, deposit_paid=200_00)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(AmountExceedsBalanceDue) as caught:
         payments.create_payment(
             org,
             amount=100_01,

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.test import override_settings
 
 from kassa.notifications.services import register_type
+from tests.simulators.callback_receiver import receiver
 from tests.simulators.eskiz import eskiz
 from tests.simulators.push_service import push_service
 from tests.simulators.twilio import twilio
 
-__all__ = ["eskiz", "push_service", "twilio"]
+__all__ = ["eskiz", "push_service", "receiver", "twilio"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -29,6 +30,7 @@ def test_types() -> Iterator[None]:
         label="Receipt",
         template="testapp/receipt",
         channels=("email",),
+        sample={"amount": "12.00 UZS"},
     )
     register_type(
         "test.reminder",

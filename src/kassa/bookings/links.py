@@ -265,7 +265,11 @@ def start_payment(link_id: str, gateway_account_id: str) -> Payment:
     link = PaymentLink.objects.get(pk=link_id)
     with transaction.atomic():
         booking = _lock_booking(link.booking_id)
-        link = PaymentLink.objects.select_for_update().select_related("payment").get(pk=link_id)
+        link = (
+            PaymentLink.objects.select_for_update(of=("self",))
+            .select_related("payment")
+            .get(pk=link_id)
+        )
         check_usable(link)
         _check_payable(booking)
         amount = amount_now(link, booking)

@@ -173,8 +173,10 @@ class CustomerWebhook(models.Model):
         Customer, on_delete=models.CASCADE, related_name="notification_webhook"
     )
     url = models.URLField(_("URL"), max_length=1000)
-    secret = models.CharField(max_length=100)
+    # whsec_..., encrypted at rest (kassa.core.crypto); shown once when the URL is set.
+    secret = models.TextField(editable=False)
     created_at = models.DateTimeField(_("created"), default=now)
+    # Set when the callback answers 410 Gone or the URL is removed; notify skips it then.
     disabled_at = models.DateTimeField(_("disabled"), null=True, blank=True)
 
     class Meta:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 CHANNELS = ("email", "sms", "push", "webhook")
 AUDIENCES = ("customer", "staff")
@@ -17,6 +19,8 @@ class NotificationType:
     template: str
     audience: str = "customer"
     channels: tuple[str, ...] = ("email",)
+    # Example context for the admin's template preview.
+    sample: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class UnknownNotificationType(LookupError):

@@ -8,18 +8,28 @@ in a task, outside any transaction.
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kassa.core import audit, crypto
+from kassa.core.actors import Actor
+from kassa.core.errors import KassaError
 from kassa.core.models import Customer, Membership, Organization
+from kassa.core.urlcheck import check_webhook_url
 from kassa.notifications import sms_providers
-from kassa.notifications.errors import InvalidPushSubscription
+from kassa.notifications.errors import (
+    InvalidCallbackUrl,
+    InvalidPushSubscription,
+    UnknownChannel,
+    UnknownType,
+)
 from kassa.notifications.models import (
     Channel,
     CustomerWebhook,
@@ -35,6 +45,7 @@ from kassa.notifications.registry import (
     UnknownNotificationType,
     get_type,
     register,
+    registered_types,
 )
 from kassa.notifications.webpush import b64url_decode
 
@@ -42,10 +53,14 @@ __all__ = [
     "UnknownNotificationType",
     "notify",
     "notify_staff",
+    "preferences",
     "register_type",
+    "remove_customer_webhook",
     "resend",
+    "set_customer_webhook",
     "set_preference",
     "subscribe_push",
+    "unpause",
     "unsubscribe_push",
 ]
 
@@ -57,10 +72,17 @@ def register_type(
     template: str,
     audience: str = "customer",
     channels: tuple[str, ...] = ("email",),
+    sample: dict[str, Any] | None = None,
 ) -> None:
+    """`sample` is example context for the admin's template preview."""
     register(
         NotificationType(
-            key=key, label=label, template=template, audience=audience, channels=channels
+            key=key,
+            label=label,
+            template=template,
+            audience=audience,
+            channels=channels,
+            sample=sample or {},
         )
     )
 
@@ -268,12 +290,19 @@ def notify_staff(
         )
 
 
-def resend(notification_id: str) -> Notification:
+def resend(notification_id: str, *, actor: Actor | None = None) -> Notification:
     """Send a stored notification again (admin "resend"): a new row, delivered now."""
     from kassa.notifications.tasks import deliver_notification
 
     with transaction.atomic():
         original = Notification.objects.get(pk=notification_id)
+        if actor is not None:
+            audit.record(
+                actor=actor,
+                action="notifications.notification.resend",
+                organization_id=original.organization_id,
+                obj=original,
+            )
         copy = Notification.objects.create(
             organization_id=original.organization_id,
             type=original.type,
@@ -318,13 +347,15 @@ def _check_push_key(value: str, length: int, param: str) -> None:
 
 
 def _check_push_endpoint(endpoint: str) -> None:
-    parts = urlsplit(endpoint)
-    if parts.scheme not in {"https", "http"} or not parts.hostname or len(endpoint) > 1000:
-        raise InvalidPushSubscription(
-            "endpoint must be the push service's https URL.", param="endpoint"
-        )
-    if parts.scheme == "http" and not settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS:
-        raise InvalidPushSubscription("endpoint must be an https URL.", param="endpoint")
+    """A push endpoint comes from the customer's browser, so it gets the same SSRF guard as
+    webhook URLs: https on a public address (http and private addresses only with
+    KASSA_ALLOW_PRIVATE_WEBHOOK_URLS, for local push services in tests)."""
+    if len(endpoint) > 1000:
+        raise InvalidPushSubscription("endpoint is too long.", param="endpoint")
+    try:
+        check_webhook_url(endpoint, live_mode=not settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS)
+    except KassaError as exc:
+        raise InvalidPushSubscription(f"endpoint: {exc.message}", param="endpoint") from None
 
 
 def subscribe_push(customer: Customer, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
@@ -357,3 +388,144 @@ def unsubscribe_push(customer: Customer, endpoint: str) -> None:
     """Forget a browser's subscription (the customer switched push off in that browser)."""
     with transaction.atomic():
         PushSubscription.objects.filter(customer=customer, endpoint=endpoint.strip()).delete()
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def set_customer_webhook(
+    customer: Customer, url: str, *, live_mode: bool, actor: Actor
+) -> tuple[CustomerWebhook, str]:
+    """Point the customer's webhook channel at `url` with a new signing secret; returns the
+    callback and the secret (shown this once). The URL passes the SSRF guard: https in live
+    mode and public addresses only (unless KASSA_ALLOW_PRIVATE_WEBHOOK_URLS)."""
+    url = url.strip() if isinstance(url, str) else url
+    try:
+        check_webhook_url(url, live_mode=live_mode)
+    except KassaError as exc:
+        raise InvalidCallbackUrl(exc.message, param="url") from None
+    secret = new_webhook_secret()
+    with transaction.atomic():
+        hook, _ = CustomerWebhook.objects.update_or_create(
+            customer=customer,
+            defaults={
+                "organization_id": customer.organization_id,
+                "url": url,
+                "secret": crypto.encrypt(secret),
+                "created_at": timezone.now(),
+                "disabled_at": None,
+            },
+        )
+        RecipientState.objects.filter(
+            organization_id=customer.organization_id, channel=Channel.WEBHOOK, recipient=url
+        ).delete()
+        audit.record(
+            actor=actor,
+            action="notifications.customer_webhook.set",
+            organization_id=customer.organization_id,
+            obj=hook,
+            after={"customer": customer.id, "url": url},
+        )
+    return hook, secret
+
+
+def remove_customer_webhook(customer: Customer, *, actor: Actor) -> None:
+    with transaction.atomic():
+        hook = CustomerWebhook.objects.filter(customer=customer).first()
+        if hook is None:
+            return
+        audit.record(
+            actor=actor,
+            action="notifications.customer_webhook.remove",
+            organization_id=customer.organization_id,
+            obj=hook,
+            before={"customer": customer.id, "url": hook.url},
+        )
+        hook.delete()
+
+
+def preferences(customer: Customer) -> list[dict[str, Any]]:
+    """Every registered customer type with each channel's effective setting for the customer:
+    `enabled` (what notify would do) and `source` ("default", "type" or "all")."""
+    stored = {
+        (p.type, p.channel): p.enabled
+        for p in NotificationPreference.objects.filter(customer=customer)
+    }
+    result = []
+    for ntype in registered_types():
+        if ntype.audience != "customer":
+            continue
+        channels = {}
+        for channel in CHANNELS:
+            if (ntype.key, channel) in stored:
+                enabled, source = stored[(ntype.key, channel)], "type"
+            elif ("*", channel) in stored:
+                enabled, source = stored[("*", channel)], "all"
+            else:
+                enabled, source = channel in ntype.channels, "default"
+            channels[channel] = {"enabled": enabled, "source": source}
+        result.append({"type": ntype.key, "label": ntype.label, "channels": channels})
+    return result
+
+
+def set_preferences(
+    customer: Customer, changes: list[tuple[str, str, bool | None]], *, actor: Actor
+) -> None:
+    """Apply several (type or "*", channel, enabled) changes at once; `None` removes the
+    customer's own setting so the default applies again. All or nothing."""
+    for type_key, channel, _ in changes:
+        if type_key != "*":
+            try:
+                ntype = get_type(type_key)
+            except UnknownNotificationType:
+                raise UnknownType(
+                    f"No such notification type: {type_key!r}.", param="type"
+                ) from None
+            if ntype.audience != "customer":
+                raise UnknownType(f"{type_key!r} is a staff notification.", param="type")
+        if channel not in CHANNELS:
+            raise UnknownChannel(param="channel")
+    with transaction.atomic():
+        for type_key, channel, enabled in changes:
+            if enabled is None:
+                NotificationPreference.objects.filter(
+                    customer=customer, type=type_key, channel=channel
+                ).delete()
+                continue
+            NotificationPreference.objects.update_or_create(
+                customer=customer,
+                type=type_key,
+                channel=channel,
+                defaults={
+                    "organization_id": customer.organization_id,
+                    "enabled": enabled,
+                    "updated_at": timezone.now(),
+                },
+            )
+        audit.record(
+            actor=actor,
+            action="notifications.preferences.update",
+            organization_id=customer.organization_id,
+            obj=customer,
+            after={"changes": [list(change) for change in changes]},
+        )
+
+
+def unpause(state: RecipientState, *, actor: Actor) -> None:
+    """Let a paused channel send to the address again (staff decided it is fixed)."""
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="notifications.recipient.unpause",
+            organization_id=state.organization_id,
+            obj=state,
+            before={
+                "channel": state.channel,
+                "recipient": state.recipient,
+                "hard_failures": state.hard_failures,
+            },
+        )
+        RecipientState.objects.filter(pk=state.pk).update(
+            paused_at=None, hard_failures=0, updated_at=timezone.now()
+        )

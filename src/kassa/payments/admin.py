@@ -364,14 +364,16 @@ class GatewayAccountForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        provider = self.instance.provider if self.instance.pk else data.get("provider")
+        # A new account already has its prefixed id (pk), so `adding` tells add from change.
+        adding = self.instance._state.adding
+        provider = data.get("provider") if adding else self.instance.provider
         if not provider:
             return data
         cls = gateway_class(provider)
         entered = {
             k: v for k, v in (data.get("credentials_json") or {}).items() if v not in ("", None)
         }
-        merged = {**(self.instance.credentials if self.instance.pk else {}), **entered}
+        merged = {**({} if adding else self.instance.credentials), **entered}
         try:
             clean, _options = cls.validate_config(merged, data.get("options") or {})
             cls.check_mode(clean, bool(data.get("test_mode", self.instance.test_mode)))
@@ -427,11 +429,15 @@ class GatewayAccountAdmin(OrgScopedAdmin):
     def callback_urls_display(self, account: GatewayAccount) -> SafeString:
         if not account.pk:
             return format_html("{}", _("Shown after saving."))
-        return format_html_join(
+        gateway = gateway_for(account)
+        urls = format_html_join(
             "",
             "<div><b>{}</b>: <code>{}</code></div>",
-            gateway_for(account).callback_urls().items(),
+            gateway.callback_urls().items(),
         )
+        if gateway.setup_help:
+            return format_html("{}<p>{}</p>", urls, gateway.setup_help)
+        return urls
 
     @admin.display(description=_("Fields"))
     def credential_help(self, account: GatewayAccount) -> SafeString:

@@ -14,7 +14,7 @@ from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
 from kassa.core.schemas import ErrorOut
 from kassa.payments import accounts, inbound, refunds, services
-from kassa.payments.gateways import sandbox_provider
+from kassa.payments.gateways import octo_services, sandbox_provider
 from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Refund
 from kassa.payments.representations import (
     gateway_account_dict,
@@ -113,7 +113,21 @@ def list_payments(
 
 @router.post("/payments/{payment_id}/cancel", response={200: PaymentOut, **ERRORS})
 def cancel_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
-    payment = services.cancel_payment(_get(request, Payment, payment_id))
+    payment = _get(request, Payment, payment_id)
+    if octo_services.has_open_hold(payment):
+        # A two-stage OCTO payment held for the merchant: release the hold, then cancel.
+        return payment_dict(octo_services.cancel_hold(payment, _actor(request)))
+    payment = services.cancel_payment(payment)
+    return payment_dict(payment)
+
+
+@router.post(
+    "/payments/{payment_id}/capture",
+    response={200: PaymentOut, **ERRORS},
+    summary="Capture a held payment (OCTO two-stage, capture=manual)",
+)
+def capture_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
+    payment = octo_services.capture_hold(_get(request, Payment, payment_id), _actor(request))
     return payment_dict(payment)
 
 

@@ -333,10 +333,18 @@ def transition(
     source: Source,
     change: Change | None = None,
     actor: Actor | None = None,
+    locked: Payment | None = None,
 ) -> Payment:
+    """`locked`: the payment, already locked (select_for_update) by the caller inside the
+    caller's own transaction. It is used as is (no second SELECT, no savepoint): the hot path
+    of merchant APIs that answer synchronously (Payme). An error then aborts the caller's
+    whole transaction, which such callers roll back anyway."""
     change = change or Change()
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if locked is not None:
+        assert locked.pk == payment_id
+        assert transaction.get_connection().in_atomic_block
+    with transaction.atomic(savepoint=locked is None):
+        payment = locked or Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status == target:
             _record_details(payment, change)
             return payment

@@ -137,10 +137,9 @@ def usage_series(wallet: Wallet) -> dict[str, Any]:
     }
 
 
-@require_GET
-@portal_login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    user = portal_user(request)
+def _dashboard(
+    request: HttpRequest, user: PortalUser, status: int = 200, **extra: Any
+) -> HttpResponse:
     cards = [_card(wallet, user.locale) for wallet in _wallets(user)]
     for card in cards:
         card["chart_id"] = f"usage-{card['wallet'].id}"
@@ -153,9 +152,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         card["usage_total"] = format_money(
             card["usage"]["total"], card["wallet"].currency, user.locale
         )
-    return render(
-        request, "portal/dashboard.html", {"portal": user, "cards": cards, "nav": "dashboard"}
-    )
+    context = {"portal": user, "cards": cards, "nav": "dashboard", **extra}
+    return render(request, "portal/dashboard.html", context, status=status)
+
+
+@require_GET
+@portal_login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return _dashboard(request, portal_user(request))
 
 
 def _parse_amount(raw: str, wallet: Wallet) -> int:
@@ -210,15 +214,9 @@ def topup(request: HttpRequest, wallet_id: str) -> HttpResponse:
             save_payment_method=request.POST.get("save_card") == "on",
         )
     except KassaError as exc:
-        cards = [_card(w, user.locale) for w in _wallets(user)]
-        context = {
-            "portal": user,
-            "cards": cards,
-            "nav": "dashboard",
-            "topup_error": exc.message,
-            "error_wallet": wallet.id,
-        }
-        return render(request, "portal/dashboard.html", context, status=400)
+        return _dashboard(
+            request, user, status=400, topup_error=exc.message, error_wallet=wallet.id
+        )
     assert created.payment is not None
     return HttpResponseRedirect(checkout_url(created.payment.id) + f"?lang={user.locale}")
 

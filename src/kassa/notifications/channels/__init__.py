@@ -37,6 +37,6 @@ class Refused(DeliveryFailure):
 
 def senders() -> dict[str, Sender]:
     """The sender of each channel that is available."""
-    from kassa.notifications.channels import email, push, sms
+    from kassa.notifications.channels import email, push, sms, webhook
 
-    return {"email": email.send, "sms": sms.send, "push": push.send}
+    return {"email": email.send, "sms": sms.send, "push": push.send, "webhook": webhook.send}

@@ -250,6 +250,8 @@ class Gateway:
     option_fields: ClassVar[tuple[Field, ...]] = ()
     #: A simulated provider that must never take real money.
     test_only: ClassVar[bool] = False
+    #: What else to set up in the provider's cabinet, shown next to the callback URLs.
+    setup_help: ClassVar[str] = ""
 
     def __init__(self, account: AccountConfig) -> None:
         self.account = account

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kassa.core.actors import Actor
@@ -103,10 +104,22 @@ class Context:
 
 
 def check_perform_transaction(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    payment = _payment_for(ctx, params)
+    now = clock()
+    payment_id = _account_value(ctx, params)
+    # One query: the payment and whether Payme transactions hold it (live or expired).
+    holding = PaymeTransaction.objects.filter(payment_id=OuterRef("pk"), state__in=_ACTIVE)
+    alive = holding.filter(Q(state=State.PERFORMED) | Q(payme_time__gte=now - TIMEOUT_MS))
+    payment = _usable(
+        ctx,
+        Payment.objects.filter(organization_id=ctx.organization_id, pk=payment_id)
+        .annotate(payme_held=Exists(holding), payme_live=Exists(alive))
+        .first(),
+    )
     if param_amount(params) != payment.amount:
         raise PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
-    _check_payable(ctx, payment, clock(), lock=False)
+    held: bool = getattr(payment, "payme_held", False)
+    live: bool = getattr(payment, "payme_live", False)
+    _check_open(ctx, payment, now, held=held, live=live)
     return {"allow": True}
 
 
@@ -116,12 +129,10 @@ def check_perform_transaction(ctx: Context, params: dict[str, Any]) -> dict[str,
 def create_transaction(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     payme_id = param_id(params)
     payme_time = param_timestamp(params, "time")
-    payment = _payment_for(ctx, params)
+    payment_id = _account_value(ctx, params)
     amount = param_amount(params)
-    if amount != payment.amount:
-        raise PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
     account = params.get("account") or {}
-    return _commit(lambda: _create_locked(ctx, payment.id, payme_id, payme_time, amount, account))
+    return _commit(lambda: _create_locked(ctx, payment_id, payme_id, payme_time, amount, account))
 
 
 def _create_locked(
@@ -133,11 +144,24 @@ def _create_locked(
     account: dict[str, Any],
 ) -> dict[str, Any] | PaymeFault:
     now = clock()
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    existing = (
-        PaymeTransaction.objects.select_for_update()
-        .filter(gateway_account_id=ctx.account_id, payme_id=payme_id)
-        .first()
+    payment = _usable(
+        ctx,
+        Payment.objects.select_for_update()
+        .filter(organization_id=ctx.organization_id, pk=payment_id)
+        .first(),
+    )
+    if amount != payment.amount:
+        return PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
+    # One query locks this Payme id's transaction and whatever holds the payment.
+    found = list(
+        PaymeTransaction.objects.select_for_update().filter(
+            Q(gateway_account_id=ctx.account_id, payme_id=payme_id)
+            | Q(payment_id=payment.id, state__in=_ACTIVE)
+        )
+    )
+    existing = next(
+        (t for t in found if t.gateway_account_id == ctx.account_id and t.payme_id == payme_id),
+        None,
     )
     if existing is not None:
         if existing.payment_id != payment.id or existing.state != State.CREATED:
@@ -146,7 +170,14 @@ def _create_locked(
             _cancel_created(existing, payment, REASON_TIMEOUT, now)
             return PaymeFault(PaymeError.CANNOT_PERFORM, "transaction", "expired")
         return _created_result(existing)  # a repeat: the first answer again
-    _check_payable(ctx, payment, now, lock=True)
+    held = bool(found)
+    live = False
+    for holder in found:
+        if _expired(holder, now):
+            _cancel_created(holder, payment, REASON_TIMEOUT, now)  # it holds nothing now
+        else:
+            live = True
+    _check_open(ctx, payment, now, held=held, live=live)
     created = PaymeTransaction.objects.create(
         organization_id=payment.organization_id,
         gateway_account_id=ctx.account_id,
@@ -161,11 +192,13 @@ def _create_locked(
     if payment.gateway_account_id != ctx.account_id:
         # Paid through this account (Payme can reach any order): refunds, the ledger's
         # clearing account and reconciliation follow it.
-        Payment.objects.filter(pk=payment.id).update(
-            gateway_account_id=ctx.account_id, updated_at=timezone.now()
-        )
+        payment.gateway_account_id = ctx.account_id
     transition(
-        payment.id, S.PROCESSING, source=Source.GATEWAY, change=Change(gateway_reference=payme_id)
+        payment.id,
+        S.PROCESSING,
+        source=Source.GATEWAY,
+        change=Change(gateway_reference=payme_id),
+        locked=payment,
     )
     return _created_result(created)
 
@@ -183,14 +216,13 @@ def _created_result(txn: PaymeTransaction) -> dict[str, Any]:
 
 
 def perform_transaction(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    pk, payment_id = _transaction_ids(ctx, param_id(params))
-    return _commit(lambda: _perform_locked(pk, payment_id))
+    payme_id = param_id(params)
+    return _commit(lambda: _perform_locked(ctx, payme_id))
 
 
-def _perform_locked(pk: int, payment_id: str) -> dict[str, Any] | PaymeFault:
+def _perform_locked(ctx: Context, payme_id: str) -> dict[str, Any] | PaymeFault:
     now = clock()
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    txn = PaymeTransaction.objects.select_for_update().get(pk=pk)
+    payment, txn = _lock(ctx, payme_id)
     if txn.state == State.PERFORMED:
         return _performed_result(txn)
     if txn.state != State.CREATED:
@@ -207,6 +239,7 @@ def _perform_locked(pk: int, payment_id: str) -> dict[str, Any] | PaymeFault:
         S.SUCCEEDED,
         source=Source.GATEWAY,
         change=Change(gateway_reference=txn.payme_id, amount=txn.amount, currency=CURRENCY),
+        locked=payment,
     )
     txn.state = State.PERFORMED
     txn.perform_time = now
@@ -225,16 +258,12 @@ def _performed_result(txn: PaymeTransaction) -> dict[str, Any]:
 def cancel_transaction(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     payme_id = param_id(params)
     reason = param_int(params, "reason")  # stored verbatim, whatever Payme's list says
-    pk, payment_id = _transaction_ids(ctx, payme_id)
-    return _commit(lambda: _cancel_locked(ctx, pk, payment_id, reason))
+    return _commit(lambda: _cancel_locked(ctx, payme_id, reason))
 
 
-def _cancel_locked(
-    ctx: Context, pk: int, payment_id: str, reason: int
-) -> dict[str, Any] | PaymeFault:
+def _cancel_locked(ctx: Context, payme_id: str, reason: int) -> dict[str, Any] | PaymeFault:
     now = clock()
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    txn = PaymeTransaction.objects.select_for_update().get(pk=pk)
+    payment, txn = _lock(ctx, payme_id)
     if txn.state == State.CREATED:
         _cancel_created(txn, payment, reason, now)
     elif txn.state == State.PERFORMED:
@@ -257,13 +286,13 @@ def _cancel_created(txn: PaymeTransaction, payment: Payment, reason: int, now: i
             if reason == REASON_TIMEOUT
             else f"Payme cancelled the transaction (reason {reason})."
         )
-        updated = transition(
+        transition(
             payment.id,
             S.REQUIRES_ACTION,
             source=Source.GATEWAY,
             change=Change(failure_code=f"payme_reason_{reason}", failure_message=message),
+            locked=payment,
         )
-        payment.status = updated.status
 
 
 def _refund_performed(
@@ -422,40 +451,34 @@ METHODS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _payment_for(ctx: Context, params: dict[str, Any]) -> Payment:
-    """The payment the account field names, if this account may take it: same organization,
-    same mode (a test account never touches a live payment), in so'm; else -31050."""
+def _account_value(ctx: Context, params: dict[str, Any]) -> str:
+    """The account field's value: the Kassa payment id (-31050 naming the field if absent)."""
     payment_id = param_account(params, ctx.account_field)
-    payment = None
-    if ctx.enabled and len(payment_id) <= ID_MAX_LENGTH:
-        payment = Payment.objects.filter(organization_id=ctx.organization_id, pk=payment_id).first()
+    if not ctx.enabled or len(payment_id) > ID_MAX_LENGTH:
+        raise PaymeFault(PaymeError.ACCOUNT_NOT_FOUND, ctx.account_field)
+    return payment_id
+
+
+def _usable(ctx: Context, payment: Payment | None) -> Payment:
+    """The payment, if this account may take it: found in the account's organization, in the
+    same mode (a test account never touches a live payment), in so'm; else -31050."""
     if payment is None or payment.livemode == ctx.test_mode or payment.currency != CURRENCY:
         raise PaymeFault(PaymeError.ACCOUNT_NOT_FOUND, ctx.account_field)
     return payment
 
 
-def _check_payable(ctx: Context, payment: Payment, now: int, *, lock: bool) -> None:
+def _check_open(ctx: Context, payment: Payment, now: int, *, held: bool, live: bool) -> None:
     """Raise the account error that says why `payment` cannot take a new transaction.
 
-    With `lock` (inside CreateTransaction's transaction) an expired created transaction that
-    still holds the payment is cancelled with reason 4 on the way."""
+    `held`: Payme transactions (state 1 or 2) hold it; `live`: one of them is performed or
+    not expired (an expired one no longer blocks the order)."""
     field = ctx.account_field
     if payment.status == S.SUCCEEDED:
         raise PaymeFault(PaymeError.ACCOUNT_PAID, field)
     if payment.status in (S.CANCELED, S.EXPIRED, S.FAILED):
         raise PaymeFault(PaymeError.ACCOUNT_CLOSED, field)
-    holders = PaymeTransaction.objects.filter(payment_id=payment.id, state__in=_ACTIVE)
-    if lock:
-        holders = holders.select_for_update()
-    released = False
-    for holder in holders:
-        if not _expired(holder, now):
-            raise PaymeFault(PaymeError.ACCOUNT_BUSY, field)
-        if lock:
-            _cancel_created(holder, payment, REASON_TIMEOUT, now)
-        released = True
-    if payment.status == S.PROCESSING and not released:
-        raise PaymeFault(PaymeError.ACCOUNT_BUSY, field)  # another gateway holds it
+    if live or (payment.status == S.PROCESSING and not held):
+        raise PaymeFault(PaymeError.ACCOUNT_BUSY, field)  # Payme or another gateway holds it
     if (
         payment.status != S.PROCESSING
         and payment.expires_at is not None
@@ -468,15 +491,19 @@ def _expired(txn: PaymeTransaction, now: int) -> bool:
     return txn.state == State.CREATED and now - txn.payme_time > TIMEOUT_MS
 
 
-def _transaction_ids(ctx: Context, payme_id: str) -> tuple[int, str]:
-    found = (
-        PaymeTransaction.objects.filter(gateway_account_id=ctx.account_id, payme_id=payme_id)
-        .values_list("pk", "payment_id")
-        .first()
-    )
-    if found is None:
+def _lock(ctx: Context, payme_id: str) -> tuple[Payment, PaymeTransaction]:
+    """Lock the payment of this account's transaction `payme_id` (one query, by subquery),
+    then the transaction: the same order as CreateTransaction, so no deadlocks."""
+    of_transaction = PaymeTransaction.objects.filter(
+        gateway_account_id=ctx.account_id, payme_id=payme_id
+    ).values("payment_id")[:1]
+    payment = Payment.objects.select_for_update().filter(pk=Subquery(of_transaction)).first()
+    if payment is None:
         raise PaymeFault(PaymeError.TRANSACTION_NOT_FOUND, "id")
-    return found
+    txn = PaymeTransaction.objects.select_for_update().get(
+        gateway_account_id=ctx.account_id, payme_id=payme_id
+    )
+    return payment, txn
 
 
 def _commit(work: Callable[[], dict[str, Any] | PaymeFault]) -> dict[str, Any]:

@@ -97,6 +97,14 @@ class StripeGateway(Gateway):
         partial_refunds=True,
         status_query=True,
     )
+    setup_help = (
+        "Stripe Dashboard → Developers → Webhooks → Add endpoint: paste the webhook URL above and "
+        "select the events checkout.session.completed, checkout.session.expired, "
+        "checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, "
+        "payment_intent.succeeded, payment_intent.payment_failed and charge.refunded; then "
+        "copy the endpoint's signing secret (whsec_…) into the credentials. "
+        "Use the test-mode dashboard for a test account."
+    )
     credential_fields = (
         Field(
             "secret_key",

@@ -1,0 +1,190 @@
+"""/v1/customers/{id}/notification_preferences, /v1/customers/{id}/notification_webhook and
+/v1/notifications: the staff's side of notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from kassa.core.actors import Actor
+from kassa.core.api import ERRORS, get_customer
+from kassa.core.auth import api_key_of, organization_of
+from kassa.core.errors import ResourceMissing
+from kassa.core.pagination import ListParams, paginate
+from kassa.notifications import services
+from kassa.notifications.models import (
+    Channel,
+    CustomerWebhook,
+    Notification,
+    NotificationStatus,
+)
+from kassa.notifications.schemas import (
+    CustomerWebhookIn,
+    CustomerWebhookOut,
+    NotificationList,
+    NotificationOut,
+    PreferencesIn,
+    PreferencesOut,
+)
+
+router = Router(tags=["notifications"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def notification_dict(row: Notification) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "notification",
+        "type": row.type,
+        "channel": row.channel,
+        "customer": row.customer_id,
+        "recipient": row.recipient,
+        "locale": row.locale,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error or None,
+        "created": _iso(row.created_at),
+        "last_attempt": _iso(row.last_attempt_at),
+        "next_attempt": _iso(row.next_attempt_at),
+        "sent": _iso(row.sent_at),
+    }
+
+
+def webhook_dict(hook: CustomerWebhook, secret: str | None = None) -> dict[str, Any]:
+    return {
+        "id": hook.id,
+        "object": "customer_webhook",
+        "customer": hook.customer_id,
+        "url": hook.url,
+        "status": "disabled" if hook.disabled_at else "enabled",
+        "secret": secret,
+        "created": _iso(hook.created_at),
+    }
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_api_key(api_key_of(request), request)
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/customers/{customer_id}/notification_preferences",
+    response={200: PreferencesOut, **ERRORS},
+    summary="A customer's notification preferences per type and channel",
+)
+def get_preferences(request: HttpRequest, customer_id: str) -> dict[str, Any]:
+    customer = get_customer(request, customer_id)
+    return {
+        "object": "notification_preferences",
+        "customer": customer.id,
+        "data": services.preferences(customer),
+    }
+
+
+@router.put(
+    "/customers/{customer_id}/notification_preferences",
+    response={200: PreferencesOut, **ERRORS},
+    summary="Switch channels on or off per notification type for a customer",
+)
+def put_preferences(request: HttpRequest, customer_id: str, body: PreferencesIn) -> dict[str, Any]:
+    customer = get_customer(request, customer_id)
+    changes: list[tuple[str, str, bool | None]] = [
+        (p.type, str(p.channel), p.enabled) for p in body.preferences
+    ]
+    services.set_preferences(customer, changes, actor=_actor(request))
+    return get_preferences(request, customer_id)
+
+
+# -- the customer's own webhook ----------------------------------------------------------------
+
+
+@router.get(
+    "/customers/{customer_id}/notification_webhook",
+    response={200: CustomerWebhookOut, **ERRORS},
+    summary="The customer's callback URL for notifications",
+)
+def get_webhook(request: HttpRequest, customer_id: str) -> dict[str, Any]:
+    customer = get_customer(request, customer_id)
+    hook = CustomerWebhook.objects.filter(customer=customer).first()
+    if hook is None:
+        raise ResourceMissing("This customer has no notification webhook.")
+    return webhook_dict(hook)
+
+
+@router.put(
+    "/customers/{customer_id}/notification_webhook",
+    response={200: CustomerWebhookOut, **ERRORS},
+    summary="Set the customer's callback URL (the response carries its secret, shown once)",
+)
+def put_webhook(request: HttpRequest, customer_id: str, body: CustomerWebhookIn) -> dict[str, Any]:
+    customer = get_customer(request, customer_id)
+    hook, secret = services.set_customer_webhook(
+        customer, body.url, live_mode=api_key_of(request).livemode, actor=_actor(request)
+    )
+    return webhook_dict(hook, secret)
+
+
+@router.delete(
+    "/customers/{customer_id}/notification_webhook",
+    response={204: None, **ERRORS},
+    summary="Remove the customer's callback URL",
+)
+def delete_webhook(request: HttpRequest, customer_id: str) -> HttpResponse:
+    services.remove_customer_webhook(get_customer(request, customer_id), actor=_actor(request))
+    return HttpResponse(status=204)
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+@router.get("/notifications", response={200: NotificationList, **ERRORS})
+def list_notifications(
+    request: HttpRequest,
+    params: Query[ListParams],
+    channel: Channel | None = None,
+    status: NotificationStatus | None = None,
+    type: str | None = None,
+    customer: str | None = None,
+) -> dict[str, Any]:
+    queryset = Notification.objects.filter(organization=organization_of(request))
+    if channel:
+        queryset = queryset.filter(channel=channel)
+    if status:
+        queryset = queryset.filter(status=status)
+    if type:
+        queryset = queryset.filter(type=type)
+    if customer:
+        queryset = queryset.filter(customer_id=customer)
+    return paginate(queryset, params, "ntf", notification_dict)
+
+
+def _notification(request: HttpRequest, notification_id: str) -> Notification:
+    row = Notification.objects.filter(
+        organization=organization_of(request), pk=notification_id
+    ).first()
+    if row is None:
+        raise ResourceMissing(f"No such notification: {notification_id!r}.", param="id")
+    return row
+
+
+@router.get("/notifications/{notification_id}", response={200: NotificationOut, **ERRORS})
+def retrieve_notification(request: HttpRequest, notification_id: str) -> dict[str, Any]:
+    return notification_dict(_notification(request, notification_id))
+
+
+@router.post(
+    "/notifications/{notification_id}/resend",
+    response={200: NotificationOut, **ERRORS},
+    summary="Send a stored notification again (a new notification, delivered now)",
+)
+def resend_notification(request: HttpRequest, notification_id: str) -> dict[str, Any]:
+    row = services.resend(_notification(request, notification_id).id, actor=_actor(request))
+    return notification_dict(row)

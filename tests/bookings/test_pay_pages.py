@@ -1,0 +1,164 @@
+"""The pay pages: one page per link state with its status code, the customer's language,
+no external assets, and the per-IP rate limit that stops token probing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from kassa.bookings.models import PaymentLink
+from kassa.bookings.tokens import TOKEN_LENGTH
+from tests.bookings.conftest import Clock, path_of
+from tests.conftest import ApiClient
+
+pytestmark = pytest.mark.django_db
+
+MakeBooking = Callable[..., dict[str, Any]]
+
+
+def link_for(api: ApiClient, booking: dict[str, Any], **body: Any) -> dict[str, Any]:
+    response = api.post(f"/v1/bookings/{booking['id']}/payment_links", body or None)
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def state_of(response: Any) -> str:
+    match = re.search(r'data-state="([a-z_]+)"', response.content.decode())
+    return match.group(1) if match else ""
+
+
+def test_the_token_is_64_url_safe_characters_and_only_its_hash_is_stored(
+    api: ApiClient, make_booking: MakeBooking
+) -> None:
+    link = link_for(api, make_booking())
+    token = link["url"].rsplit("/", 1)[1]
+    assert len(token) == TOKEN_LENGTH and re.fullmatch(r"[A-Za-z0-9_-]{64}", token)
+    row = PaymentLink.objects.values().get()
+    assert token not in str(row) and len(row["token_hash"]) == 64
+    other = link_for(api, make_booking())
+    assert other["url"] != link["url"]
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "ru", "uz"])
+def test_the_active_page_in_each_language(
+    api: ApiClient, make_booking: MakeBooking, sandbox: Any, lang: str
+) -> None:
+    link = link_for(api, make_booking(reference="SAM-7", description="Samarkand"))
+    response = Client().get(path_of(link["url"]), {"lang": lang})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'<html lang="{lang}">' in html
+    assert "SAM-7" in html and "Samarkand" in html
+    heading = {
+        "en": "Pay your booking",
+        "de": "Buchung bezahlen",
+        "ru": "Оплата бронирования",
+        "uz": "Bronni to‘lash",
+    }[lang]
+    assert heading in html
+    assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
+    # No external assets: every src and stylesheet is on our own origin.
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_the_customers_language_is_the_default(
+    api: ApiClient, make_booking: MakeBooking, sandbox: Any
+) -> None:
+    link = link_for(api, make_booking())  # the customer reads Russian
+    html = Client().get(path_of(link["url"])).content.decode()
+    assert '<html lang="ru">' in html and "Выберите способ оплаты" in html
+
+
+def test_unknown_and_malformed_tokens_are_404(db: None) -> None:
+    client = Client()
+    assert client.get("/pay/" + "A" * 64).status_code == 404
+    response = client.get("/pay/short")
+    assert response.status_code == 404 and state_of(response) == "unknown"
+
+
+def test_invalidated_link_is_410(api: ApiClient, make_booking: MakeBooking) -> None:
+    booking = make_booking()
+    first = link_for(api, booking)
+    link_for(api, booking)  # regenerated: the first one is invalidated
+    token = PaymentLink.objects.get(pk=first["id"])
+    assert token.status == "invalidated"
+    # The first link's URL was returned once; it is dead now.
+    response = Client().get(path_of(first["url"]))
+    assert response.status_code == 410 and state_of(response) == "invalidated"
+
+
+def test_expired_link_is_410(
+    api: ApiClient, make_booking: MakeBooking, clock: Clock, sandbox: Any
+) -> None:
+    link = link_for(api, make_booking())
+    clock.set(dt.datetime.fromisoformat(link["expires_at"].replace("Z", "+00:00")))
+    response = Client().get(path_of(link["url"]))
+    assert response.status_code == 410 and state_of(response) == "expired"
+    assert api.get(f"/v1/payment_links/{link['id']}").json()["status"] == "expired"
+    start = Client().post(path_of(link["url"]), {"gateway_account": sandbox.id})
+    assert start.status_code == 410
+
+
+def test_paid_booking_shows_already_paid(api: ApiClient, make_booking: MakeBooking) -> None:
+    booking = make_booking(total_amount=1000, deposit_paid=100)
+    link = link_for(api, booking)
+    # The rest arrives outside the link: the page says so instead of asking again.
+    from kassa.bookings.ledger import booking_account, manual_clearing
+    from kassa.bookings.models import Booking
+    from kassa.ledger import services as ledger
+
+    row = Booking.objects.get(pk=booking["id"])
+    ledger.post(
+        row.organization_id,
+        ledger.transfer(
+            kind="test_payment",
+            idempotency_key="outside",
+            source=manual_clearing(row),
+            destination=booking_account(row),
+            amount=900,
+        ),
+    )
+    response = Client().get(path_of(link["url"]))
+    assert response.status_code == 200 and state_of(response) == "paid"
+
+
+def test_cancelled_booking_link_is_410(api: ApiClient, make_booking: MakeBooking) -> None:
+    booking = make_booking()
+    link = link_for(api, booking)
+    api.post(f"/v1/bookings/{booking['id']}/cancel")
+    assert Client().get(path_of(link["url"])).status_code == 410
+
+
+def test_token_probing_is_rate_limited(
+    settings: Any, api: ApiClient, make_booking: MakeBooking
+) -> None:
+    settings.KASSA_PAY_PROBE_LIMIT = 5
+    link = link_for(api, make_booking())
+    prober = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(5):
+        assert prober.get(f"/pay/{'x' * 63}{n}").status_code == 404
+    blocked = prober.get(f"/pay/{'y' * 64}")
+    assert blocked.status_code == 429 and blocked["Retry-After"] == "600"
+    assert state_of(blocked) == "rate_limited"
+    # Even a real link is refused to that address for now; other addresses are not affected.
+    assert prober.get(path_of(link["url"])).status_code == 429
+    assert Client(REMOTE_ADDR="198.51.100.1").get(path_of(link["url"])).status_code == 200
+
+
+def test_requests_per_minute_are_limited(
+    settings: Any, api: ApiClient, make_booking: MakeBooking, clock: Clock
+) -> None:
+    settings.KASSA_PAY_RATE_LIMIT = 3
+    link = link_for(api, make_booking())
+    client = Client(REMOTE_ADDR="203.0.113.10")
+    clock.set(dt.datetime(2026, 12, 1, 10, 0, 5, tzinfo=dt.UTC))
+    codes = [client.get(path_of(link["url"])).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    clock.advance(minutes=1)  # a new window
+    assert client.get(path_of(link["url"])).status_code == 200
