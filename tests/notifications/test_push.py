@@ -197,8 +197,16 @@ def test_subscriptions_are_validated_and_can_be_removed(
     with pytest.raises(KassaError) as bad_endpoint:
         subscribe_push(customer, "ftp://push.example.com/x", good["p256dh"], good["auth"])
     assert bad_endpoint.value.param == "endpoint"
-    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False), pytest.raises(KassaError):
-        subscribe_push(customer, good["endpoint"], good["p256dh"], good["auth"])
+    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False):
+        for endpoint in (
+            good["endpoint"],  # loopback
+            "https://10.1.2.3/push/x",  # private
+            "https://169.254.169.254/latest",  # link-local
+            "http://93.184.215.14/push/x",  # public but not https
+        ):
+            with pytest.raises(KassaError) as refused:
+                subscribe_push(customer, endpoint, good["p256dh"], good["auth"])
+            assert refused.value.param == "endpoint", endpoint
     assert PushSubscription.objects.count() == 0
     first = subscribe_push(customer, **good)
     again = subscribe_push(customer, **good)
@@ -206,3 +214,21 @@ def test_subscriptions_are_validated_and_can_be_removed(
     unsubscribe_push(customer, good["endpoint"])
     assert PushSubscription.objects.count() == 0
     assert Notification.objects.count() == 0
+
+
+def test_an_endpoint_that_is_private_at_send_time_is_not_called(
+    org: Organization, push_service: PushService, tasks: Tasks
+) -> None:
+    customer = make_customer(org)
+    subscribe(customer, push_service)  # accepted while private addresses were allowed
+    (row,) = [
+        r
+        for r in notify(org.id, "test.reminder", customer_id=customer.id, context={"amount": "1"})
+        if r.channel == "push"
+    ]
+    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False):
+        tasks()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.RETRYING
+    assert "public address" in row.last_error
+    assert push_service.received == [] and push_service.rejected == []

@@ -1,0 +1,281 @@
+"""Signed webhook deliveries per second, on PostgreSQL, with two `kassa worker` processes.
+
+    .venv/bin/python bench/webhooks.py [--events 20000] [--workers 2] [--endpoints 4]
+
+Creates (and drops) its own database, creates an organization with `--endpoints` webhook
+endpoints subscribed to every event, all pointing at a local receiver (aiohttp, in its own
+process) that verifies every delivery with the `standardwebhooks` library. Emits `--events`
+events (so events x endpoints deliveries wait in the outbox), then starts the workers and
+measures until every delivery has succeeded. Prints JSON: deliveries per second between the
+receiver's first and last request, and over the whole run including worker start-up;
+signature failures; latency of the receiver-side arrival after emit for a trickle phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ledger import _admin_connect
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/kassa_bench_webhooks"
+
+
+# ---------------------------------------------------------------- the receiver process
+
+
+def serve_receiver(port: int, secrets_file: str) -> None:
+    """An aiohttp server: verifies each delivery, counts, answers 204. GET /stats reports."""
+    from aiohttp import web
+    from standardwebhooks import Webhook, WebhookVerificationError
+
+    with open(secrets_file) as handle:
+        signers = [Webhook(line.strip()) for line in handle if line.strip()]
+    stats: dict[str, Any] = {"received": 0, "verified": 0, "failed": 0, "first": None, "last": 0.0}
+    ids: set[tuple[str, str]] = set()
+    arrivals: dict[str, float] = {}
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        now = time.time()
+        stats["received"] += 1
+        stats["first"] = stats["first"] or now
+        stats["last"] = now
+        endpoint = request.match_info["endpoint"]
+        index = int(endpoint)
+        try:
+            signers[index].verify(body, headers, json_parse=False)
+            stats["verified"] += 1
+        except WebhookVerificationError:
+            stats["failed"] += 1
+        ids.add((endpoint, headers.get("webhook-id", "")))
+        arrivals.setdefault(headers.get("webhook-id", ""), now)
+        return web.Response(status=204)
+
+    async def report(request: web.Request) -> web.Response:
+        return web.json_response({**stats, "unique": len(ids)})
+
+    async def arrival(request: web.Request) -> web.Response:
+        return web.json_response(arrivals)
+
+    app = web.Application()
+    app.router.add_post("/hooks/{endpoint}", hook)
+    app.router.add_get("/stats", report)
+    app.router.add_get("/arrivals", arrival)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def setup(url: str, endpoints: int, receiver_port: int, secrets_file: str) -> str:
+    name = urlsplit(url).path.lstrip("/")
+    with _admin_connect(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "KASSA_DATABASE_URL": url}
+    subprocess.run(
+        [sys.executable, "-m", "kassa", "migrate"], env=env, check=True, capture_output=True
+    )
+    os.environ["KASSA_DATABASE_URL"] = url
+    os.environ["KASSA_ALLOW_PRIVATE_WEBHOOK_URLS"] = "1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
+    import django
+
+    django.setup()
+    from kassa.core.actors import Actor
+    from kassa.core.services import create_organization
+    from kassa.events.webhooks import create_endpoint
+
+    org = create_organization(name="Bench", actor=Actor.system("bench"), currency="UZS")
+    secrets = []
+    for n in range(endpoints):
+        _, secret = create_endpoint(
+            org,
+            url=f"http://127.0.0.1:{receiver_port}/hooks/{n}",
+            enabled_events=["*"],
+            livemode=False,
+            actor=Actor.system("bench"),
+        )
+        secrets.append(secret)
+    with open(secrets_file, "w") as handle:
+        handle.write("\n".join(secrets) + "\n")
+    return org.id
+
+
+def emit_events(organization_id: str, count: int) -> list[str]:
+    from django.db import transaction
+
+    from kassa.events.services import emit
+
+    ids = []
+    for start in range(0, count, 500):
+        with transaction.atomic():
+            for n in range(start, min(count, start + 500)):
+                customer = {"id": f"cus_bench{n}", "object": "customer", "name": f"Customer {n}"}
+                ids.append(emit(organization_id, "customer.created", customer).id)
+    return ids
+
+
+def stats(port: int, path: str = "stats") -> dict[str, Any]:
+    import httpx
+
+    result: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/{path}", timeout=30).json()
+    return result
+
+
+def start_workers(url: str, count: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "KASSA_DATABASE_URL": url, "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS": "1"}
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "kassa", "worker", "--threads", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc), for a load-independent figure."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default=os.environ.get("KASSA_BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--endpoints", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--trickle", type=int, default=200, help="events for the latency phase")
+    parser.add_argument("--receiver-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--secrets-file", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver_port and args.secrets_file:
+        serve_receiver(args.receiver_port, args.secrets_file)
+        return
+
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    handle, secrets_file = tempfile.mkstemp(prefix="kassa-bench-webhooks-", suffix=".secrets")
+    os.close(handle)
+    organization_id = setup(args.url, args.endpoints, port, secrets_file)
+    receiver = subprocess.Popen(
+        [sys.executable, __file__, "--receiver-port", str(port), "--secrets-file", secrets_file]
+    )
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        import httpx
+
+        if not wait_until(lambda: _up(port, httpx), 30):
+            raise SystemExit("the receiver did not start")
+        emit_started = time.perf_counter()
+        emit_events(organization_id, args.events)
+        emit_seconds = time.perf_counter() - emit_started
+        expected = args.events * args.endpoints
+
+        from kassa.events.models import DeliveryStatus, WebhookDelivery
+
+        started = time.time()
+        workers = start_workers(args.url, args.workers)
+        done = wait_until(lambda: stats(port)["verified"] + stats(port)["failed"] >= expected, 600)
+        finished = time.time()
+        worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
+        receiver_cpu = cpu_seconds(receiver.pid)
+        burst = stats(port)
+        first, last = burst["first"] or started, burst["last"] or finished
+        succeeded = WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count()
+
+        # Latency: events emitted one at a time into running workers.
+        emitted_at: dict[str, float] = {}
+        for _ in range(args.trickle):
+            (event_id,) = emit_events(organization_id, 1)
+            emitted_at[event_id] = time.time()
+            time.sleep(0.01)
+        wait_until(lambda: stats(port)["received"] >= expected + args.trickle * args.endpoints, 120)
+        arrivals = stats(port, "arrivals")
+        latencies = sorted((arrivals[e] - t) * 1000 for e, t in emitted_at.items() if e in arrivals)
+        final = stats(port)
+    finally:
+        stop_all(workers)
+        receiver.terminate()
+        receiver.wait(timeout=10)
+        if os.path.exists(secrets_file):
+            os.remove(secrets_file)
+    result = {
+        "benchmark": "webhooks",
+        "database": "postgresql",
+        "workers": args.workers,
+        "endpoints": args.endpoints,
+        "events": args.events,
+        "deliveries": expected,
+        "all_delivered": done and succeeded == expected,
+        "deliveries_per_second": round(expected / max(last - first, 1e-9), 1),
+        "deliveries_per_second_including_startup": round(expected / (finished - started), 1),
+        "worker_cpu_ms_per_delivery": round(worker_cpu * 1000 / expected, 3),
+        "receiver_cpu_ms_per_delivery": round(receiver_cpu * 1000 / expected, 3),
+        "signature_failures": final["failed"],
+        "verified": final["verified"],
+        "duplicates": final["received"] - final["unique"],
+        "emit_events_per_second": round(args.events / emit_seconds, 1),
+        "latency_ms_p50": round(latencies[len(latencies) // 2], 1) if latencies else None,
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1)
+        if latencies
+        else None,
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+def _up(port: int, httpx: Any) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
