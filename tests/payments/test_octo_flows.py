@@ -426,6 +426,33 @@ def test_a_canceled_attempt_lets_the_customer_pay_again(
     assert_ledger_balanced(org.id)
 
 
+def test_a_payment_paid_at_octo_after_switching_gateways_follows_octo(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    notifier: OctoNotifier,
+    sandbox: GatewayAccount,
+    api: Any,
+    shopper: Shopper,
+    tasks: Callable[[], int],
+    org: Any,
+) -> None:
+    payment = api.post("/v1/payments", {"amount": AMOUNT, "currency": "UZS"}).json()
+    pay = payment["id"]
+    shopper.choose(payment["checkout_url"], octo.id)
+    shopper.choose(payment["checkout_url"], sandbox.id)  # the customer changed their mind...
+    assert Payment.objects.get(pk=pay).gateway_account_id == sandbox.id
+    octo_sim.customer_pays(pay)  # ...but paid in OCTO's tab after all
+    notifier.send(pay)
+    tasks()
+    paid = Payment.objects.get(pk=pay)
+    assert paid.status == "succeeded" and paid.gateway_account_id == octo.id
+    assert balances(org.id) == {
+        f"gateway_clearing:{octo.id}": -AMOUNT,
+        "payments_received:": AMOUNT,
+    }
+    assert_ledger_balanced(org.id)
+
+
 def test_octo_refusing_the_prepare_shows_an_error_on_the_checkout(
     octo: GatewayAccount,
     octo_sim: OctoSimulator,

@@ -144,7 +144,7 @@ def test_prepare_body_sends_every_decision_explicitly() -> None:
     assert body["auto_capture"] is False and body["test"] is True
     assert body["total_sum"] == Decimal("1500.00") and body["currency"] == "UZS"
     assert body["init_time"] == "2026-01-02 08:04:05"  # Tashkent wall-clock time
-    assert body["language"] == "ru"  # OCTO speaks uz, ru, en
+    assert body["language"] == "en"  # OCTO speaks uz, ru, en
     assert body["user_data"] == {"phone": "998901234567"}
     assert b'"total_sum":1500.00' in p.dumps(body)
 

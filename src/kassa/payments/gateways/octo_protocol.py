@@ -162,7 +162,8 @@ def prepare_body(shop_id: str, secret: str, request: PrepareRequest) -> dict[str
         "description": request.description[:250] or request.shop_transaction_id,
         "return_url": request.return_url,
         "notify_url": request.notify_url,
-        "language": request.language if request.language in ("uz", "ru", "en") else "ru",
+        # OCTO's page speaks uz, ru and en; other checkout languages (de) get English.
+        "language": request.language if request.language in ("uz", "ru", "en") else "en",
         "ttl": max(1, request.ttl_minutes),
     }
     user = {
