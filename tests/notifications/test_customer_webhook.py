@@ -174,3 +174,18 @@ def test_the_callback_api(org: Organization, api: ApiClient, receiver: CallbackR
     assert AuditLogEntry.objects.filter(action="notifications.customer_webhook.set").count() == 1
     assert api.delete(path).status_code == 204
     assert api.get(path).status_code == 404
+
+
+@pytest.mark.usefixtures("_loopback_allowed")
+def test_a_callback_that_is_private_at_send_time_is_not_called(
+    org: Organization, receiver: CallbackReceiver, tasks: Tasks
+) -> None:
+    customer = make_customer(org)
+    _, receiver.secret = set_customer_webhook(customer, receiver.url, live_mode=False, actor=STAFF)
+    row = hook_row(org, customer)
+    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False):
+        tasks()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.RETRYING
+    assert "public address" in row.last_error
+    assert receiver.verified == [] and receiver.unverified == []

@@ -51,6 +51,17 @@ def test_the_key_pair_is_made_once_and_kept(db: None) -> None:
     assert "PRIVATE KEY" not in VapidKey.objects.get().private_key
 
 
+def test_migrate_makes_the_key_pair_on_first_start(db: None) -> None:
+    from django.core.management.sql import emit_post_migrate_signal
+
+    VapidKey.objects.all().delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    key = VapidKey.objects.get()
+    # A second start keeps the key browsers subscribed with.
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    assert VapidKey.objects.get().public_key == key.public_key == webpush.public_key()
+
+
 def test_a_push_arrives_signed_encrypted_and_in_the_language(
     org: Organization, push_service: PushService, tasks: Tasks
 ) -> None:
@@ -197,8 +208,16 @@ def test_subscriptions_are_validated_and_can_be_removed(
     with pytest.raises(KassaError) as bad_endpoint:
         subscribe_push(customer, "ftp://push.example.com/x", good["p256dh"], good["auth"])
     assert bad_endpoint.value.param == "endpoint"
-    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False), pytest.raises(KassaError):
-        subscribe_push(customer, good["endpoint"], good["p256dh"], good["auth"])
+    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False):
+        for endpoint in (
+            good["endpoint"],  # loopback
+            "https://10.1.2.3/push/x",  # private
+            "https://169.254.169.254/latest",  # link-local
+            "http://93.184.215.14/push/x",  # public but not https
+        ):
+            with pytest.raises(KassaError) as refused:
+                subscribe_push(customer, endpoint, good["p256dh"], good["auth"])
+            assert refused.value.param == "endpoint", endpoint
     assert PushSubscription.objects.count() == 0
     first = subscribe_push(customer, **good)
     again = subscribe_push(customer, **good)
@@ -206,3 +225,21 @@ def test_subscriptions_are_validated_and_can_be_removed(
     unsubscribe_push(customer, good["endpoint"])
     assert PushSubscription.objects.count() == 0
     assert Notification.objects.count() == 0
+
+
+def test_an_endpoint_that_is_private_at_send_time_is_not_called(
+    org: Organization, push_service: PushService, tasks: Tasks
+) -> None:
+    customer = make_customer(org)
+    subscribe(customer, push_service)  # accepted while private addresses were allowed
+    (row,) = [
+        r
+        for r in notify(org.id, "test.reminder", customer_id=customer.id, context={"amount": "1"})
+        if r.channel == "push"
+    ]
+    with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False):
+        tasks()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.RETRYING
+    assert "public address" in row.last_error
+    assert push_service.received == [] and push_service.rejected == []

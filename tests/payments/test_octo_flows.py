@@ -306,6 +306,47 @@ def test_octo_unreachable_during_the_recheck_retries_later(
     assert status(pay) == "pending"
 
 
+def test_a_refused_status_read_is_retried_not_lost(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    notifier: OctoNotifier,
+    checkout: Callable[..., tuple[str, str]],
+    tasks: Callable[[], int],
+    org: Any,
+) -> None:
+    pay, _ = checkout(octo)
+    octo_sim.customer_pays(pay)
+    notifier.send(pay)
+    octo_sim.refusals = [(429, "Requests too often")]  # the rate limit third parties report
+    tasks()
+    event = GatewayEvent.objects.get(provider="octo", verified=True)
+    assert event.status == "pending" and "Requests too often" in event.last_error
+    assert status(pay) == "pending"
+    from kassa.payments.inbound import process
+
+    assert process(event.id) == "processed"  # the retry, once OCTO answers again
+    assert status(pay) == "succeeded"
+    assert_ledger_balanced(org.id)
+
+
+def test_staff_capture_when_octo_refuses_shows_the_error(
+    org: Any,
+    octo_sim: OctoSimulator,
+    checkout: Callable[..., tuple[str, str]],
+) -> None:
+    account = make_octo_account(org, octo_sim, capture="manual")
+    pay, _ = checkout(account)
+    octo_sim.customer_pays(pay)
+    OctoNotifier(account, octo_sim).ask_capture(pay)
+    octo_sim.refusals = [(4, "Payment expired"), (2, "Wrong secret")]
+    with pytest.raises(octo_services.GatewayError, match="Wrong secret"):
+        octo_services.capture_hold(Payment.objects.get(pk=pay), Actor.system("staff-test"), "go")
+    assert status(pay) == "processing"
+    assert not LedgerTransaction.objects.filter(reference=pay).exists()
+    # The request is remembered; the hold poll reads the outcome back later.
+    assert OctoPayment.objects.get(payment_id=pay).capture == "capture_requested"
+
+
 # -- verification -------------------------------------------------------------------------------
 
 
@@ -423,6 +464,33 @@ def test_a_canceled_attempt_lets_the_customer_pay_again(
     assert status(pay) == "succeeded"
     assert Payment.objects.get(pk=pay).gateway_reference == retry.octo_payment_uuid
     assert balances(org.id)["payments_received:"] == AMOUNT
+    assert_ledger_balanced(org.id)
+
+
+def test_a_payment_paid_at_octo_after_switching_gateways_follows_octo(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    notifier: OctoNotifier,
+    sandbox: GatewayAccount,
+    api: Any,
+    shopper: Shopper,
+    tasks: Callable[[], int],
+    org: Any,
+) -> None:
+    payment = api.post("/v1/payments", {"amount": AMOUNT, "currency": "UZS"}).json()
+    pay = payment["id"]
+    shopper.choose(payment["checkout_url"], octo.id)
+    shopper.choose(payment["checkout_url"], sandbox.id)  # the customer changed their mind...
+    assert Payment.objects.get(pk=pay).gateway_account_id == sandbox.id
+    octo_sim.customer_pays(pay)  # ...but paid in OCTO's tab after all
+    notifier.send(pay)
+    tasks()
+    paid = Payment.objects.get(pk=pay)
+    assert paid.status == "succeeded" and paid.gateway_account_id == octo.id
+    assert balances(org.id) == {
+        f"gateway_clearing:{octo.id}": -AMOUNT,
+        "payments_received:": AMOUNT,
+    }
     assert_ledger_balanced(org.id)
 
 

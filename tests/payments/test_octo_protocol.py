@@ -144,7 +144,7 @@ def test_prepare_body_sends_every_decision_explicitly() -> None:
     assert body["auto_capture"] is False and body["test"] is True
     assert body["total_sum"] == Decimal("1500.00") and body["currency"] == "UZS"
     assert body["init_time"] == "2026-01-02 08:04:05"  # Tashkent wall-clock time
-    assert body["language"] == "ru"  # OCTO speaks uz, ru, en
+    assert body["language"] == "en"  # OCTO speaks uz, ru, en
     assert body["user_data"] == {"phone": "998901234567"}
     assert b'"total_sum":1500.00' in p.dumps(body)
 
@@ -172,7 +172,7 @@ def test_both_envelopes_are_read(payload: dict[str, object]) -> None:
 def test_an_error_answer_is_octo_refused() -> None:
     with pytest.raises(p.OctoRefused) as refused:
         p.payment_state({"error": 2, "errMessage": "Wrong secret", "data": None})
-    assert refused.value.code == 2 and refused.value.message == "Wrong secret"
+    assert refused.value.octo_code == 2 and refused.value.octo_message == "Wrong secret"
 
 
 @pytest.mark.parametrize("payload", [[], {"error": 0, "data": {}}, {"error": "x"}])

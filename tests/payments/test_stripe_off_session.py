@@ -11,6 +11,7 @@ from kassa.ledger.models import LedgerTransaction
 from kassa.payments.models import Payment, PaymentMethod
 from kassa.payments.tasks import reconcile_payment
 from tests.ledger.helpers import assert_ledger_balanced
+from tests.mail import text_and_html
 from tests.payments.stripe_support import AUTH_REQUIRED, DECLINED, INSUFFICIENT, SUCCESS, balances
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +70,13 @@ def test_saved_card_is_charged_off_session(
 
 
 def test_authentication_required_asks_the_customer(
-    api: Any, org: Any, stripe_sim: Any, stripe_account: Any, stripe_shopper: Any, deliver: Any
+    api: Any,
+    org: Any,
+    stripe_sim: Any,
+    stripe_account: Any,
+    stripe_shopper: Any,
+    deliver: Any,
+    smtp: Any,
 ) -> None:
     customer, method = save_card(api, stripe_account, stripe_shopper, deliver, AUTH_REQUIRED)
     charged = charge(api, customer, method)
@@ -81,6 +88,12 @@ def test_authentication_required_asks_the_customer(
     assert stored.gateway_reference.startswith("pi_")
     assert deliver() == [200]  # payment_intent.payment_failed: still requires_action
     assert Payment.objects.get(pk=charged["id"]).status == "requires_action"
+    # The customer is emailed the link, once (the event repeats nothing).
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "c@example.com"
+    text, html = text_and_html(message)
+    assert charged["checkout_url"] in text and charged["checkout_url"] in html
+    assert "подтвердить платёж" in text and "25,00" in text  # the organization's locale: ru
     # No blind retry: Stripe saw exactly one attempt, and the poll does not charge again.
     reconcile_payment.enqueue(charged["id"])
     deliver()
@@ -165,3 +178,13 @@ def test_the_poll_settles_a_checkout_whose_events_were_lost(
     deliver()
     settled = Payment.objects.get(pk=payment["id"])
     assert (settled.status, settled.gateway_reference[:3]) == ("succeeded", "pi_")
+
+
+def test_the_poll_does_not_search_for_a_checkout_never_started(
+    api: Any, stripe_sim: Any, stripe_account: Any, deliver: Any
+) -> None:
+    payment = api.post("/v1/payments", {"amount": 800, "currency": "EUR"}).json()
+    reconcile_payment.enqueue(payment["id"])
+    deliver()
+    assert Payment.objects.get(pk=payment["id"]).status == "pending"
+    assert stripe_sim.requests == []

@@ -12,7 +12,6 @@ import base64
 import json
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -348,13 +347,15 @@ def _check_push_key(value: str, length: int, param: str) -> None:
 
 
 def _check_push_endpoint(endpoint: str) -> None:
-    parts = urlsplit(endpoint)
-    if parts.scheme not in {"https", "http"} or not parts.hostname or len(endpoint) > 1000:
-        raise InvalidPushSubscription(
-            "endpoint must be the push service's https URL.", param="endpoint"
-        )
-    if parts.scheme == "http" and not settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS:
-        raise InvalidPushSubscription("endpoint must be an https URL.", param="endpoint")
+    """A push endpoint comes from the customer's browser, so it gets the same SSRF guard as
+    webhook URLs: https on a public address (http and private addresses only with
+    KASSA_ALLOW_PRIVATE_WEBHOOK_URLS, for local push services in tests)."""
+    if len(endpoint) > 1000:
+        raise InvalidPushSubscription("endpoint is too long.", param="endpoint")
+    try:
+        check_webhook_url(endpoint, live_mode=not settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS)
+    except KassaError as exc:
+        raise InvalidPushSubscription(f"endpoint: {exc.message}", param="endpoint") from None
 
 
 def subscribe_push(customer: Customer, endpoint: str, p256dh: str, auth: str) -> PushSubscription:

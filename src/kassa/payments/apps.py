@@ -7,7 +7,7 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from kassa.payments import demo, events, tasks  # noqa: F401  (registrations)
+        from kassa.payments import demo, events, notifications, tasks  # noqa: F401  (registrations)
         from kassa.payments.gateways.registry import load_connectors
 
         load_connectors()

@@ -8,8 +8,11 @@ for a passing reason (429, 5xx, network) it is retried."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.utils import timezone
 
+from kassa.core.urlcheck import public_addresses
 from kassa.notifications import webpush
 from kassa.notifications.channels import HardFailure, TransientFailure
 from kassa.notifications.models import Notification, PushSubscription
@@ -43,6 +46,11 @@ def send(notification: Notification, rendered: Rendered) -> None:
     retry_after: float | None = None
     gone: list[str] = []
     for subscription in subscriptions:
+        parts = urlsplit(subscription.endpoint)
+        if not public_addresses(parts.hostname or "", parts.port or 443):
+            # Checked again at send time: the name may point at a private address by now.
+            transient.append(f"{parts.hostname} does not resolve to a public address now")
+            continue
         try:
             result = webpush.send(
                 subscription.endpoint, subscription.p256dh, subscription.auth, body

@@ -228,6 +228,8 @@ def confirm(
             f"amount mismatch: {payment.id} is {payment.amount} {payment.currency}, "
             f"OCTO reports {amount} {attempt.currency}"
         )
+    if outcome in (Outcome.SUCCEEDED, Outcome.PROCESSING):
+        claim(account, payment)
     return replace(
         event,
         outcome=outcome,
@@ -293,6 +295,8 @@ def answer_hold(account: GatewayAccount, notification: protocol.Notification) ->
             and payment.amount == locked.amount
             and payment.currency == locked.currency
         )
+        if payable:
+            claim(account, payment)
         if payable and payment.status != S.PROCESSING:
             transition(
                 payment.id,
@@ -419,10 +423,25 @@ def apply_state(account: GatewayAccount, attempt_id: int, state: protocol.Paymen
             else None
         ),
     )
+    if outcome in (Outcome.SUCCEEDED, Outcome.PROCESSING):
+        claim(account, payment)
     try:
         return apply_outcome(payment.id, outcome, Source.GATEWAY, change=change)
     except InvalidTransition:
         return Payment.objects.get(pk=payment.id)
+
+
+def claim(account: GatewayAccount, payment: Payment) -> None:
+    """OCTO holds or took the money for this payment: if the customer had meanwhile chosen
+    another gateway, the payment follows OCTO's account again, so that the ledger's clearing
+    account, refunds and reconciliation point at the provider that has the money."""
+    if payment.gateway_account_id == account.id:
+        return
+    with transaction.atomic():
+        Payment.objects.filter(
+            pk=payment.id, status__in=[S.PENDING, S.REQUIRES_ACTION, S.PROCESSING]
+        ).update(gateway_account=account, updated_at=timezone.now())
+    payment.gateway_account_id = account.id
 
 
 # -- periodic -----------------------------------------------------------------------------------

@@ -1,0 +1,426 @@
+"""Live balance streams: many concurrent SSE connections on ONE server process.
+
+    .venv/bin/python bench/sse.py [--streams 10000] [--wallets 100] [--rounds 5]
+                                  [--client-processes 2] [--concurrency 4]
+
+Creates (and drops) its own PostgreSQL database, starts one uvicorn process serving
+kassa.asgi, opens `--streams` streams (`GET /v1/wallets/{id}/stream`, spread evenly over
+`--wallets` wallets) from `--client-processes` client processes (raw asyncio sockets), then
+posts charges through the API: each round charges every wallet once (with `--concurrency`
+requests in flight) and waits until every stream has seen its wallet's new balance.
+
+Delivery latency is measured per stream and charge from the moment the charge request was
+sent (an upper bound: it includes the request's own processing; the commit happens somewhere
+before its response) to the moment the client process read the event; both sides use
+CLOCK_MONOTONIC, which is shared by all processes of a machine. It is also reported from the
+moment the response arrived (which can be negative: the event may overtake the response).
+Memory per connection is the server process's RSS growth while the streams were opened,
+divided by their number. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ledger import _admin_connect
+
+CHARGE = 100  # minor units per charge: a wallet's balance after round r is -CHARGE * r
+
+
+def raise_fd_limit() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# -- the client processes -------------------------------------------------------------------
+
+
+async def _stream(
+    host: str,
+    port: int,
+    key: str,
+    wallet: str,
+    events: list[tuple[str, int, float, int, float]],
+    ready: list[int],
+    gate: asyncio.Semaphore,
+) -> None:
+    async with gate:
+        reader, writer = await asyncio.open_connection(host, port, limit=2**16)
+        writer.write(
+            (
+                f"GET /v1/wallets/{wallet}/stream HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n", 1)[0]:
+            raise RuntimeError(f"stream refused: {head[:200]!r}")
+        # The first state: the stream is live from here on.
+        while True:
+            line = await reader.readline()
+            if line.startswith(b"data: "):
+                break
+        ready[0] += 1
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        if line.startswith(b"data: "):
+            received, wall = time.monotonic(), time.time()
+            data = json.loads(line[6:])
+            events.append((wallet, int(data["balance"]), received, int(data["sequence"]), wall))
+
+
+async def client_main(args: argparse.Namespace) -> None:
+    raise_fd_limit()
+    wallets = args.client_wallets.split(",")
+    events: list[tuple[str, int, float, int, float]] = []
+    ready = [0]
+    gate = asyncio.Semaphore(100)
+    tasks = [
+        asyncio.ensure_future(
+            _stream("127.0.0.1", args.port, args.key, wallet, events, ready, gate)
+        )
+        for wallet in wallets
+    ]
+    while ready[0] < len(wallets):
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
+        await asyncio.sleep(0.2)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_reader(sys.stdin.fileno(), stop.set)
+    await stop.wait()
+    Path(args.out).write_text(json.dumps(events))
+    for task in tasks:
+        task.cancel()
+    print("done", flush=True)
+
+
+# -- the coordinator ------------------------------------------------------------------------
+
+
+def setup(url: str) -> dict[str, str]:
+    name = urlsplit(url).path.lstrip("/")
+    with _admin_connect(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "KASSA_DATABASE_URL": url}
+    subprocess.run(
+        [sys.executable, "-m", "kassa", "migrate"], env=env, check=True, capture_output=True
+    )
+    created = subprocess.run(
+        [sys.executable, "-m", "kassa", "org", "create", "--name", "Bench", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    org: dict[str, str] = json.loads(created.stdout)
+    return org
+
+
+def entry_times(url: str, ids: set[int]) -> dict[int, float]:
+    """{ledger entry id: its created_at as a Unix time}."""
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname=parts.path.lstrip("/"),
+    ) as conn:
+        rows = conn.execute(
+            "SELECT id, extract(epoch FROM created_at) FROM ledger_entry WHERE id = ANY(%s)",
+            [sorted(ids)],
+        ).fetchall()
+    return {int(pk): float(epoch) for pk, epoch in rows}
+
+
+def make_wallets(base: str, key: str, count: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        settings = http.put("/v1/wallet_settings/EUR", json={"credit_limit": 10**12})
+        settings.raise_for_status()
+        wallets = []
+        for n in range(count):
+            customer = http.post("/v1/customers", json={"email": f"c{n}@example.com"}).json()
+            wallet = http.post("/v1/wallets", json={"customer": customer["id"], "currency": "EUR"})
+            wallet.raise_for_status()
+            wallets.append(wallet.json()["id"])
+    return wallets
+
+
+async def charge_round(
+    base: str, key: str, wallets: list[str], round_no: int, concurrency: int
+) -> dict[str, tuple[float, float]]:
+    """Charge every wallet once; {wallet: (sent, answered)} in monotonic seconds."""
+    times: dict[str, tuple[float, float]] = {}
+    queue = list(wallets)
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as h:
+
+        async def worker() -> None:
+            while queue:
+                wallet = queue.pop()
+                sent = time.monotonic()
+                response = await h.post(
+                    f"/v1/wallets/{wallet}/charges",
+                    json={"amount": CHARGE, "description": "bench"},
+                    headers={"Idempotency-Key": f"bench-{round_no}-{wallet}"},
+                )
+                answered = time.monotonic()
+                response.raise_for_status()
+                times[wallet] = (sent, answered)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=10_000)
+    parser.add_argument("--wallets", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8612)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench_sse"
+        ),
+    )
+    # Internal: a client process.
+    parser.add_argument("--client-wallets", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client_wallets:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            uvloop.install()
+        asyncio.run(client_main(args))
+        return 0
+    return coordinate(args)
+
+
+def coordinate(args: argparse.Namespace) -> int:
+    fd_limit = raise_fd_limit()
+    org = setup(args.database_url)
+    key = org["api_key"]
+    base = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "KASSA_DATABASE_URL": args.database_url,
+        "KASSA_BASE_URL": base,
+        "KASSA_SSE_MAX_CONNECTIONS": str(args.streams + 100),
+        "KASSA_DATABASE_POOL_SIZE": "20",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "kassa.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--lifespan",
+            "on",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+            "--timeout-graceful-shutdown",
+            "2",
+        ],
+        env=env,
+        preexec_fn=raise_fd_limit,  # only raises the open-files limit
+        stdout=subprocess.DEVNULL,
+    )
+    clients: list[subprocess.Popen[str]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="kassa-bench-sse-"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+        wallets = make_wallets(base, key, args.wallets)
+        time.sleep(1)
+        rss_before = rss_kib(server.pid)
+        # Streams spread evenly over the wallets, split across the client processes.
+        assignment = [wallets[n % len(wallets)] for n in range(args.streams)]
+        per_client = [assignment[i :: args.client_processes] for i in range(args.client_processes)]
+        connect_started = time.monotonic()
+        for index, chunk in enumerate(per_client):
+            clients.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--port",
+                        str(args.port),
+                        "--key",
+                        key,
+                        "--client-wallets",
+                        ",".join(chunk),
+                        "--out",
+                        str(tmp / f"client{index}.json"),
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for client in clients:
+            assert client.stdout is not None
+            line = client.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError(f"a client process failed to open its streams ({line!r})")
+        connect_seconds = time.monotonic() - connect_started
+        time.sleep(2)
+        rss_after = rss_kib(server.pid)
+        streams_per_wallet = {w: assignment.count(w) for w in wallets}
+
+        sent_at: dict[tuple[str, int], tuple[float, float]] = {}
+        rounds: list[dict[str, Any]] = []
+        for round_no in range(1, args.rounds + 1):
+            started = time.monotonic()
+            times = asyncio.run(charge_round(base, key, wallets, round_no, args.concurrency))
+            for wallet, pair in times.items():
+                sent_at[(wallet, -CHARGE * round_no)] = pair
+            rounds.append(
+                {"round": round_no, "charges": len(times), "seconds": time.monotonic() - started}
+            )
+            # Let the last deliveries of the round arrive before the next one starts.
+            time.sleep(1.0)
+        for client in clients:
+            assert client.stdin is not None
+            assert client.stdout is not None
+            client.stdin.write("stop\n")
+            client.stdin.flush()
+            client.stdout.readline()
+        events: list[Any] = []
+        for index in range(len(clients)):
+            events += json.loads((tmp / f"client{index}.json").read_text())
+    finally:
+        for client in clients:
+            client.kill()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    written = entry_times(args.database_url, {int(e[3]) for e in events})
+    from_write: list[float] = []
+    from_request: list[float] = []
+    from_response: list[float] = []
+    for wallet, balance, received, sequence, wall in events:
+        pair = sent_at.get((wallet, balance))
+        if pair is None:
+            continue
+        from_request.append((received - pair[0]) * 1000)
+        from_response.append((received - pair[1]) * 1000)
+        if sequence in written:
+            from_write.append((wall - written[sequence]) * 1000)
+    expected = sum(streams_per_wallet.values()) * args.rounds
+    growth = max(0, rss_after - rss_before)
+    report = {
+        "benchmark": "sse",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "server_processes": 1,
+        "client_processes": args.client_processes,
+        "streams": args.streams,
+        "wallets": args.wallets,
+        "rounds": args.rounds,
+        "fd_limit": fd_limit,
+        "connect_all_seconds": round(connect_seconds, 2),
+        "deliveries_expected": expected,
+        "deliveries_received": len(from_request),
+        # Headline: from the moment the server wrote the change (the ledger entry's timestamp,
+        # taken just before the commit) to the moment a client read it; wall clocks of one
+        # machine.
+        "delivery_ms_after_change": {
+            "p50": round(percentile(from_write, 0.5), 1),
+            "p99": round(percentile(from_write, 0.99), 1),
+            "max": round(max(from_write, default=0), 1),
+        },
+        "delivery_ms_from_request": {
+            "p50": round(percentile(from_request, 0.5), 1),
+            "p99": round(percentile(from_request, 0.99), 1),
+            "max": round(max(from_request, default=0), 1),
+        },
+        "delivery_ms_from_response": {
+            "p50": round(percentile(from_response, 0.5), 1),
+            "p99": round(percentile(from_response, 0.99), 1),
+        },
+        "charge_rounds": [{**r, "seconds": round(r["seconds"], 2)} for r in rounds],
+        "server_rss_mib": {
+            "before": round(rss_before / 1024, 1),
+            "after": round(rss_after / 1024, 1),
+        },
+        "memory_per_connection_kib": round(growth / args.streams, 1) if args.streams else None,
+        "target": {"streams": 10_000, "p99_delivery_ms": 250},
+        "met": len(from_write) == expected and percentile(from_write, 0.99) <= 250,
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
