@@ -182,6 +182,9 @@ def test_410_disables_the_endpoint_and_emails_the_owners(
     (message,) = smtp.wait_for(1)
     assert message["To"] == "owner@example.com"
     assert receiver.url in message["Subject"]
+    # In the organization's language (ru by default).
+    assert message["Subject"].startswith("Вебхук-адрес отключён")
+    assert "410 Gone" in message.get_body(("plain",)).get_content()
     assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
 
 
@@ -241,7 +244,7 @@ def test_failing_for_five_days_disables_and_emails_the_owners(
     tasks()
     (message,) = smtp.wait_for(1)
     assert message["To"] == "owner@example.com"
-    assert receiver.url in str(message.get_body(("plain",)))
+    assert receiver.url in message.get_body(("plain",)).get_content()
 
 
 def test_a_success_resets_the_five_day_clock(api: ApiClient, receiver: Receiver) -> None:

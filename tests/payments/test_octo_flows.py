@@ -306,6 +306,47 @@ def test_octo_unreachable_during_the_recheck_retries_later(
     assert status(pay) == "pending"
 
 
+def test_a_refused_status_read_is_retried_not_lost(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    notifier: OctoNotifier,
+    checkout: Callable[..., tuple[str, str]],
+    tasks: Callable[[], int],
+    org: Any,
+) -> None:
+    pay, _ = checkout(octo)
+    octo_sim.customer_pays(pay)
+    notifier.send(pay)
+    octo_sim.refusals = [(429, "Requests too often")]  # the rate limit third parties report
+    tasks()
+    event = GatewayEvent.objects.get(provider="octo", verified=True)
+    assert event.status == "pending" and "Requests too often" in event.last_error
+    assert status(pay) == "pending"
+    from kassa.payments.inbound import process
+
+    assert process(event.id) == "processed"  # the retry, once OCTO answers again
+    assert status(pay) == "succeeded"
+    assert_ledger_balanced(org.id)
+
+
+def test_staff_capture_when_octo_refuses_shows_the_error(
+    org: Any,
+    octo_sim: OctoSimulator,
+    checkout: Callable[..., tuple[str, str]],
+) -> None:
+    account = make_octo_account(org, octo_sim, capture="manual")
+    pay, _ = checkout(account)
+    octo_sim.customer_pays(pay)
+    OctoNotifier(account, octo_sim).ask_capture(pay)
+    octo_sim.refusals = [(4, "Payment expired"), (2, "Wrong secret")]
+    with pytest.raises(octo_services.GatewayError, match="Wrong secret"):
+        octo_services.capture_hold(Payment.objects.get(pk=pay), Actor.system("staff-test"), "go")
+    assert status(pay) == "processing"
+    assert not LedgerTransaction.objects.filter(reference=pay).exists()
+    # The request is remembered; the hold poll reads the outcome back later.
+    assert OctoPayment.objects.get(payment_id=pay).capture == "capture_requested"
+
+
 # -- verification -------------------------------------------------------------------------------
 
 

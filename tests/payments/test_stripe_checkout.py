@@ -157,3 +157,79 @@ def test_account_shows_its_webhook_url_and_masks_secrets(api: Any) -> None:
     assert body["callback_urls"]["webhook"].endswith(f"/hooks/stripe/{body['id']}")
     assert "sk_test_abcdefgh" not in response.content.decode()
     assert "whsec_abcdefgh" not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_over_real_http_to_a_running_kassa(
+    live_server: Any, make_api: Any, stripe_sim: Any, stripe_shopper: Any
+) -> None:
+    from tests.conftest import make_org, run_tasks
+    from tests.payments.stripe_support import make_stripe_account
+    from tests.simulators.stripe_sim import http_transport
+
+    org = make_org()
+    account = make_stripe_account(org, stripe_sim)
+    api = make_api(org)
+    payment = api.post("/v1/payments", {"amount": 2000, "currency": "EUR"}).json()
+    stripe_shopper.checkout(payment["checkout_url"], account.id, SUCCESS)
+    assert stripe_sim.deliver(http_transport(live_server.url)) == [200, 200]
+    run_tasks()
+    assert Payment.objects.get(pk=payment["id"]).status == "succeeded"
+    assert_ledger_balanced(org.id)
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("de", "de"), ("ru", "ru"), ("uz", "auto")])
+def test_checkout_language_is_passed_on(
+    api: Any, stripe_sim: Any, stripe_account: Any, stripe_shopper: Any, lang: str, expected: str
+) -> None:
+    payment = new_payment(api)
+    stripe_shopper.client.get(f"/checkout/{payment['checkout_url'].rsplit('/', 1)[1]}?lang={lang}")
+    session_url = stripe_shopper.open_session(payment["checkout_url"], stripe_account.id)
+    assert stripe_sim.sessions[session_url.rsplit("/", 1)[1]]["locale"] == expected
+
+
+def test_a_delayed_payment_method_is_processing_until_stripe_settles_it(
+    api: Any, client: Any, stripe_sim: Any, stripe_account: Any, tasks: Any, org: Any
+) -> None:
+    import json
+    import time
+
+    from tests.simulators.stripe_sim import sign
+
+    payment = new_payment(api, 3000)
+
+    def send(kind: str, event_id: str, **session: Any) -> None:
+        body = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "type": kind,
+                "livemode": False,
+                "created": int(time.time()),
+                "data": {
+                    "object": {
+                        "id": "cs_test_delayed",
+                        "object": "checkout.session",
+                        "client_reference_id": payment["id"],
+                        "payment_intent": "pi_delayed",
+                        "amount_total": 3000,
+                        "currency": "eur",
+                        **session,
+                    }
+                },
+            }
+        ).encode()
+        response = client.post(
+            f"/hooks/stripe/{stripe_account.id}",
+            body,
+            content_type="application/json",
+            headers={"Stripe-Signature": sign(stripe_sim.webhook_secret, body)},
+        )
+        assert response.status_code == 200
+        tasks()
+
+    send("checkout.session.completed", "evt_d1", status="complete", payment_status="unpaid")
+    assert Payment.objects.get(pk=payment["id"]).status == "processing"
+    send("checkout.session.async_payment_succeeded", "evt_d2", status="complete")
+    assert Payment.objects.get(pk=payment["id"]).status == "succeeded"
+    assert_ledger_balanced(org.id)

@@ -30,6 +30,8 @@ import re
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +59,20 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def http_transport(base_url: str) -> Callable[[str, bytes, dict[str, str]], int]:
+    """Deliver events over real HTTP, as Stripe does, to a running Kassa at `base_url`."""
+
+    def post(path: str, body: bytes, headers: dict[str, str]) -> int:
+        request = urllib.request.Request(base_url + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    return post
 
 
 def parse_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
