@@ -1,14 +1,16 @@
 """Live balance streams: many concurrent SSE connections on ONE server process.
 
     .venv/bin/python bench/sse.py [--streams 10000] [--wallets 100] [--rounds 5]
-                                  [--client-processes 2]
+                                  [--client-processes 2] [--rate 20]
 
 Creates (and drops) its own PostgreSQL database, starts one uvicorn process serving
 kassa.asgi, opens `--streams` streams (`GET /v1/wallets/{id}/stream`, spread evenly over
 `--wallets` wallets) from `--client-processes` client processes (raw asyncio sockets), then
-charges every wallet once per round through the wallet service in the benchmark's own
-process: the commit's NOTIFY reaches the server through its LISTEN connection, exactly as a
-change made on another node does, and the server fans it out to the wallet's streams.
+charges every wallet once per round (`--rate` changes a second, each fanned out to its
+wallet's streams: 20 a second with 100 streams a wallet is 2,000 deliveries a second)
+through the wallet service in the benchmark's own process: the commit's NOTIFY reaches the
+server through its LISTEN connection, exactly as a change made on another node does, and the
+server fans it out to the wallet's streams.
 
 Delivery latency is measured per stream and charge from the moment the charge had committed
 (the service call returned) to the moment a client process read the event; all processes use
@@ -63,6 +65,11 @@ def summary(values: list[float]) -> dict[str, float]:
         "p99": round(percentile(values, 0.99), 1),
         "max": round(max(values, default=0), 1),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -196,7 +203,7 @@ def make_wallets(base: str, key: str, count: int) -> list[str]:
     return wallets
 
 
-def charge_round(wallets: list[Any], round_no: int) -> dict[str, tuple[float, float]]:
+def charge_round(wallets: list[Any], round_no: int, rate: float) -> dict[str, tuple[float, float]]:
     """Charge every wallet once through the wallet service, in this process: the commit's
     NOTIFY reaches the server process through LISTEN, as a change made on another node
     would. {wallet: (before the call, after it returned)} in monotonic seconds; the commit
@@ -204,7 +211,12 @@ def charge_round(wallets: list[Any], round_no: int) -> dict[str, tuple[float, fl
     from kassa.wallets import services
 
     times: dict[str, tuple[float, float]] = {}
-    for wallet in wallets:
+    start = time.monotonic()
+    for n, wallet in enumerate(wallets):
+        # Paced: `rate` changes a second, each fanned out to its wallet's streams.
+        pause = start + n / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
         before = time.monotonic()
         services.charge(
             wallet, amount=CHARGE, description="bench", idempotency_key=f"b{round_no}-{wallet.id}"
@@ -221,6 +233,7 @@ def main() -> int:
     parser.add_argument("--wallets", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=20, help="balance changes per second")
     parser.add_argument("--port", type=int, default=8612)
     parser.add_argument(
         "--database-url",
@@ -339,9 +352,10 @@ def coordinate(args: argparse.Namespace) -> int:
         wallet_objects = [get_wallet(org["id"], wallet_id) for wallet_id in wallets]
         sent_at: dict[tuple[str, int], tuple[float, float]] = {}
         rounds: list[dict[str, Any]] = []
+        cpu_before = cpu_seconds(server.pid)
         for round_no in range(1, args.rounds + 1):
             started = time.monotonic()
-            times = charge_round(wallet_objects, round_no)
+            times = charge_round(wallet_objects, round_no, args.rate)
             for wallet, pair in times.items():
                 sent_at[(wallet, -CHARGE * round_no)] = pair
             rounds.append(
@@ -349,6 +363,7 @@ def coordinate(args: argparse.Namespace) -> int:
             )
             # Let the last deliveries of the round arrive before the next one starts.
             time.sleep(1.0)
+        server_cpu = cpu_seconds(server.pid) - cpu_before
         for client in clients:
             assert client.stdin is not None
             assert client.stdout is not None
@@ -394,6 +409,7 @@ def coordinate(args: argparse.Namespace) -> int:
         "streams": args.streams,
         "wallets": args.wallets,
         "rounds": args.rounds,
+        "changes_per_second": args.rate,
         "fd_limit": fd_limit,
         "connect_all_seconds": round(connect_seconds, 2),
         "deliveries_expected": expected,
@@ -411,6 +427,12 @@ def coordinate(args: argparse.Namespace) -> int:
             "before": round(rss_before / 1024, 1),
             "after": round(rss_after / 1024, 1),
         },
+        # The server's CPU time (user + system) over the charge rounds, heartbeats included:
+        # what the fan-out costs, whatever else the machine was doing.
+        "server_cpu_seconds_during_rounds": round(server_cpu, 2),
+        "server_cpu_ms_per_1000_deliveries": round(server_cpu * 1e6 / len(after_commit), 1)
+        if after_commit
+        else None,
         "memory_per_connection_kib": round(growth / args.streams, 1) if args.streams else None,
         "target": {"streams": 10_000, "p99_delivery_ms": 250},
         "met": len(after_commit) == expected and percentile(after_commit, 0.99) <= 250,

@@ -56,6 +56,13 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+        # The server's threads returned their connections to the process's pool, which keeps
+        # them open; close it so that the test database can be dropped at the end.
+        from django.db import connection
+
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            connection.close()
+            connection.close_pool()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(name="asgi_server")

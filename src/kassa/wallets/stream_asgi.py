@@ -87,14 +87,8 @@ def _last_event_id(headers: dict[str, str], scope: Scope) -> int | None:
 
 
 def format_event(event: BalanceEvent) -> bytes:
-    data = {
-        "object": "wallet.balance",
-        "wallet": event.wallet_id,
-        "balance": event.balance,
-        "currency": event.currency,
-        "sequence": event.sequence,
-    }
-    return f"id: {event.sequence}\nevent: balance\ndata: {json.dumps(data)}\n\n".encode()
+    # Formatted once per event and process, however many streams send it.
+    return event.sse
 
 
 async def _respond(send: Send, status: int, body: dict[str, Any], extra: list[Any]) -> None:
@@ -227,22 +221,18 @@ async def serve_stream(
 
 
 async def _pump(stream: _Stream, sub: Any, receive: Receive, wallet: Any, last_sent: int) -> None:
-    """Send changes and heartbeats until the client disconnects or stops reading."""
+    """Send changes and heartbeats until the client disconnects or stops reading.
+
+    One coroutine per stream waits on its subscription; the client's disconnect wakes the
+    same subscription, so an event costs no task or future of its own."""
     from kassa.wallets import stream_state
 
-    disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+    watcher = asyncio.ensure_future(_watch_disconnect(receive, sub))
     try:
-        while not disconnected.done():
-            waiter = asyncio.ensure_future(sub.wait(settings.KASSA_SSE_HEARTBEAT_SECONDS))
-            done, _ = await asyncio.wait(
-                {waiter, disconnected}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if waiter not in done:
-                waiter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiter
+        while True:
+            event, resync = await sub.wait(settings.KASSA_SSE_HEARTBEAT_SECONDS)
+            if sub.gone:
                 return
-            event, resync = waiter.result()
             if resync:
                 fresh = await sync_to_async(stream_state.current_event, thread_sensitive=False)(
                     wallet
@@ -255,15 +245,16 @@ async def _pump(stream: _Stream, sub: Any, receive: Receive, wallet: Any, last_s
                 await stream.write(format_event(event))
                 last_sent = event.sequence
     finally:
-        disconnected.cancel()
+        watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await disconnected
+            await watcher
 
 
-async def _wait_disconnect(receive: Receive) -> None:
+async def _watch_disconnect(receive: Receive, sub: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
+            sub.mark_gone()
             return
 
 

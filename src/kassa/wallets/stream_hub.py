@@ -25,6 +25,7 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 logger = logging.getLogger("kassa.wallets.stream")
@@ -43,6 +44,18 @@ class BalanceEvent:
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
+    @cached_property
+    def sse(self) -> bytes:
+        """The event as sent on a stream (its id is the sequence)."""
+        data = {
+            "object": "wallet.balance",
+            "wallet": self.wallet_id,
+            "balance": self.balance,
+            "currency": self.currency,
+            "sequence": self.sequence,
+        }
+        return f"id: {self.sequence}\nevent: balance\ndata: {json.dumps(data)}\n\n".encode()
+
     @classmethod
     def from_json(cls, raw: str) -> BalanceEvent:
         data = json.loads(raw)
@@ -58,7 +71,7 @@ class BalanceEvent:
 class Subscription:
     """One stream's interest in one wallet. Only the hub's event loop touches it."""
 
-    __slots__ = ("_hub", "_pending", "_ready", "_resync", "closed", "wallet_id")
+    __slots__ = ("_hub", "_pending", "_ready", "_resync", "closed", "gone", "wallet_id")
 
     def __init__(self, hub: Hub, wallet_id: str) -> None:
         self._hub = hub
@@ -67,10 +80,16 @@ class Subscription:
         self._resync = False
         self._ready = asyncio.Event()
         self.closed = False
+        # The client went away: the stream wakes up and ends.
+        self.gone = False
 
     def offer(self, event: BalanceEvent) -> None:
         if self._pending is None or event.sequence > self._pending.sequence:
             self._pending = event
+        self._ready.set()
+
+    def mark_gone(self) -> None:
+        self.gone = True
         self._ready.set()
 
     def request_resync(self) -> None:
