@@ -40,6 +40,54 @@ AMOUNT = 150000
 METHODS = ("CheckPerformTransaction", "CreateTransaction", "PerformTransaction")
 
 
+def _cpu_of(pid: int) -> float:
+    """utime + stime of a process in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(match: Any) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if match(int(entry), ppid, command):
+            pids.append(int(entry))
+    return pids
+
+
+def cpu_snapshot(server_pid: int, database: str) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the Kassa server (uvicorn and its workers) and of the PostgreSQL
+    backends serving the bench database, so the report can say what a call costs in CPU
+    whatever else the machine is doing."""
+    server = _processes(lambda pid, ppid, cmd: pid == server_pid or ppid == server_pid)
+    backends = _processes(lambda pid, ppid, cmd: cmd.startswith("postgres:") and database in cmd)
+    return {
+        "kassa": {pid: _cpu_of(pid) for pid in server},
+        "postgres": {pid: _cpu_of(pid) for pid in backends},
+    }
+
+
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    return {
+        part: sum(after[part][pid] - before[part].get(pid, 0.0) for pid in after[part])
+        for part in after
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -244,7 +292,11 @@ def main() -> int:
     try:
         asyncio.run(wait_ready(base))
         warm = asyncio.run(drive(base, account_id, payments[:400], args.clients, 2))
+        name = urlsplit(args.database_url).path.lstrip("/")
+        before, client_before = cpu_snapshot(server.pid, name), time.process_time()
         run = asyncio.run(drive(base, account_id, payments[400:], args.clients, args.seconds))
+        cpu = cpu_used(before, cpu_snapshot(server.pid, name))
+        cpu["bench_client"] = time.process_time() - client_before
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -262,6 +314,14 @@ def main() -> int:
         "seconds": args.seconds,
         "sequence": list(METHODS),
         "result": run,
+        "cpu_ms_per_call": {
+            part: round(seconds * 1000 / max(run["calls"], 1), 2) for part, seconds in cpu.items()
+        },
+        # What two otherwise idle cores could serve at this CPU cost per call (server,
+        # PostgreSQL and this client together): an estimate, not a measurement.
+        "idle_two_core_estimate_calls_per_second": round(
+            2 / max(sum(cpu.values()) / max(run["calls"], 1), 1e-9), 1
+        ),
         "checks": checks,
         "targets": {"calls_per_second": 600, "p99_ms": 50},
     }

@@ -60,6 +60,7 @@ TRANSLATIONS = {
         "Type": "Typ",
         "Audience": "Zielgruppe",
         "Preview": "Vorschau",
+        "The template cannot be rendered with the type's sample context: %(e)s": "Die Vorlage lässt sich mit dem Beispielkontext des Typs nicht darstellen: %(e)s",
     },
     "ru": {
         "Email": "Эл. почта",
@@ -121,6 +122,7 @@ TRANSLATIONS = {
         "Type": "Тип",
         "Audience": "Аудитория",
         "Preview": "Предпросмотр",
+        "The template cannot be rendered with the type's sample context: %(e)s": "Шаблон нельзя отобразить с примером контекста этого типа: %(e)s",
     },
     "uz": {
         "Email": "Elektron pochta",
@@ -182,5 +184,6 @@ TRANSLATIONS = {
         "Type": "Turi",
         "Audience": "Auditoriya",
         "Preview": "Oldindan ko‘rish",
+        "The template cannot be rendered with the type's sample context: %(e)s": "Shablonni ushbu turning namunaviy konteksti bilan ko‘rsatib bo‘lmaydi: %(e)s",
     },
 }

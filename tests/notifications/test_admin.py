@@ -117,3 +117,15 @@ def test_previews_of_unknown_types_or_languages_are_404(org: Organization) -> No
     assert (
         viewer.get("/admin/notifications/notification/previews/test.receipt/fr/").status_code == 404
     )
+
+
+def test_a_template_that_needs_more_than_the_sample_shows_why(org: Organization) -> None:
+    # test.reminder has no sample: the receipt template still renders (missing values are
+    # empty); every registered type's preview answers 200, never a server error.
+    from kassa.notifications.registry import registered_types
+
+    viewer = staff_client(org, "viewer", "view@x.test")
+    for ntype in registered_types():
+        for locale in ("en", "de", "ru", "uz"):
+            page = viewer.get(f"/admin/notifications/notification/previews/{ntype.key}/{locale}/")
+            assert page.status_code == 200, (ntype.key, locale)

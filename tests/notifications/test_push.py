@@ -51,6 +51,17 @@ def test_the_key_pair_is_made_once_and_kept(db: None) -> None:
     assert "PRIVATE KEY" not in VapidKey.objects.get().private_key
 
 
+def test_migrate_makes_the_key_pair_on_first_start(db: None) -> None:
+    from django.core.management.sql import emit_post_migrate_signal
+
+    VapidKey.objects.all().delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    key = VapidKey.objects.get()
+    # A second start keeps the key browsers subscribed with.
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    assert VapidKey.objects.get().public_key == key.public_key == webpush.public_key()
+
+
 def test_a_push_arrives_signed_encrypted_and_in_the_language(
     org: Organization, push_service: PushService, tasks: Tasks
 ) -> None:

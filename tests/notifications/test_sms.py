@@ -149,6 +149,20 @@ def test_eskiz_refuses_foreign_numbers_without_blaming_the_number(
     assert via_eskiz.sent == []
 
 
+def test_wrong_eskiz_credentials_are_retried_not_blamed_on_the_number(
+    org: Organization, eskiz: EskizSimulator, tasks: Tasks
+) -> None:
+    wrong = eskiz.kassa_sms_url().replace(":eskiz-secret@", ":wrong@")
+    with override_settings(KASSA_SMS=parse_sms_url(wrong)):
+        row = sms_row(org, make_customer(org, "+998901234567"))
+        tasks()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.RETRYING
+    assert "login failed with 401" in row.last_error
+    assert not RecipientState.objects.exists()
+    assert eskiz.sent == []
+
+
 # -- Twilio ------------------------------------------------------------------------------------
 
 

@@ -306,6 +306,47 @@ def test_octo_unreachable_during_the_recheck_retries_later(
     assert status(pay) == "pending"
 
 
+def test_a_refused_status_read_is_retried_not_lost(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    notifier: OctoNotifier,
+    checkout: Callable[..., tuple[str, str]],
+    tasks: Callable[[], int],
+    org: Any,
+) -> None:
+    pay, _ = checkout(octo)
+    octo_sim.customer_pays(pay)
+    notifier.send(pay)
+    octo_sim.refusals = [(429, "Requests too often")]  # the rate limit third parties report
+    tasks()
+    event = GatewayEvent.objects.get(provider="octo", verified=True)
+    assert event.status == "pending" and "Requests too often" in event.last_error
+    assert status(pay) == "pending"
+    from kassa.payments.inbound import process
+
+    assert process(event.id) == "processed"  # the retry, once OCTO answers again
+    assert status(pay) == "succeeded"
+    assert_ledger_balanced(org.id)
+
+
+def test_staff_capture_when_octo_refuses_shows_the_error(
+    org: Any,
+    octo_sim: OctoSimulator,
+    checkout: Callable[..., tuple[str, str]],
+) -> None:
+    account = make_octo_account(org, octo_sim, capture="manual")
+    pay, _ = checkout(account)
+    octo_sim.customer_pays(pay)
+    OctoNotifier(account, octo_sim).ask_capture(pay)
+    octo_sim.refusals = [(4, "Payment expired"), (2, "Wrong secret")]
+    with pytest.raises(octo_services.GatewayError, match="Wrong secret"):
+        octo_services.capture_hold(Payment.objects.get(pk=pay), Actor.system("staff-test"), "go")
+    assert status(pay) == "processing"
+    assert not LedgerTransaction.objects.filter(reference=pay).exists()
+    # The request is remembered; the hold poll reads the outcome back later.
+    assert OctoPayment.objects.get(payment_id=pay).capture == "capture_requested"
+
+
 # -- verification -------------------------------------------------------------------------------
 
 
@@ -413,6 +454,8 @@ def test_a_canceled_attempt_lets_the_customer_pay_again(
     shown = api.get(f"/v1/payments/{pay}").json()
     assert shown["status"] == "requires_action"
     assert shown["failure_code"] == "octo_canceled"
+    page = shopper.open_checkout(payment["checkout_url"], lang="ru").content.decode()
+    assert "OCTO не принял платёж." in page
     second = shopper.choose(payment["checkout_url"], octo.id)
     assert second != first
     retry = OctoPayment.objects.get(payment_id=pay, attempt=2)
@@ -451,6 +494,27 @@ def test_a_payment_paid_at_octo_after_switching_gateways_follows_octo(
         "payments_received:": AMOUNT,
     }
     assert_ledger_balanced(org.id)
+
+
+def test_an_attempt_octo_ended_without_telling_is_replaced_at_checkout(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    api: Any,
+    shopper: Shopper,
+) -> None:
+    payment = api.post("/v1/payments", {"amount": AMOUNT, "currency": "UZS"}).json()
+    pay = payment["id"]
+    first = shopper.choose(payment["checkout_url"], octo.id)
+    octo_sim.customer_pays(pay, success=False)  # no notification arrives
+    second = shopper.choose(payment["checkout_url"], octo.id)
+    assert second != first
+    assert [b["shop_transaction_id"] for b in octo_sim.bodies("prepare_payment")] == [
+        pay,
+        pay,
+        f"{pay}-2",
+    ]
+    attempts = OctoPayment.objects.filter(payment_id=pay).order_by("attempt")
+    assert [(a.attempt, a.status) for a in attempts] == [(1, "canceled"), (2, "created")]
 
 
 def test_octo_refusing_the_prepare_shows_an_error_on_the_checkout(

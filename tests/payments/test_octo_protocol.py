@@ -172,7 +172,7 @@ def test_both_envelopes_are_read(payload: dict[str, object]) -> None:
 def test_an_error_answer_is_octo_refused() -> None:
     with pytest.raises(p.OctoRefused) as refused:
         p.payment_state({"error": 2, "errMessage": "Wrong secret", "data": None})
-    assert refused.value.code == 2 and refused.value.message == "Wrong secret"
+    assert refused.value.octo_code == 2 and refused.value.octo_message == "Wrong secret"
 
 
 @pytest.mark.parametrize("payload", [[], {"error": 0, "data": {}}, {"error": "x"}])

@@ -178,3 +178,13 @@ def test_the_poll_settles_a_checkout_whose_events_were_lost(
     deliver()
     settled = Payment.objects.get(pk=payment["id"])
     assert (settled.status, settled.gateway_reference[:3]) == ("succeeded", "pi_")
+
+
+def test_the_poll_does_not_search_for_a_checkout_never_started(
+    api: Any, stripe_sim: Any, stripe_account: Any, deliver: Any
+) -> None:
+    payment = api.post("/v1/payments", {"amount": 800, "currency": "EUR"}).json()
+    reconcile_payment.enqueue(payment["id"])
+    deliver()
+    assert Payment.objects.get(pk=payment["id"]).status == "pending"
+    assert stripe_sim.requests == []

@@ -65,6 +65,7 @@ class OctoSimulator:
         self.refund_status = "succeeded"  # what a new refund reports ("pending" to test)
         self.min_refund_uzs = Decimal("13000")
         self.failures: list[int] = []  # HTTP statuses to answer next (e.g. 500)
+        self.refusals: list[tuple[int, str]] = []  # OCTO errors to answer next
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -171,6 +172,8 @@ class OctoSimulator:
             self.calls.append((method, raw.decode()))
             if self.failures:
                 return self.failures.pop(0), {"error": "simulated outage"}
+            if self.refusals:
+                return 200, self._error(*self.refusals.pop(0))
             try:
                 body = json.loads(raw, parse_float=Decimal)
             except ValueError:

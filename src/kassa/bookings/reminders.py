@@ -159,24 +159,21 @@ def _insert_sql(org_count: int) -> str:
     account = q(LedgerAccount._meta.db_table)
     orgs = ", ".join(["%s"] * org_count)
     # Only quoted table names and placeholders are formatted in; every value is a parameter.
-    superseded = (
-        f"EXISTS (SELECT 1 FROM {reminder} p WHERE p.booking_id = b.id AND p.threshold_days < %s)"  # noqa: S608
-    )
     return (
         f"INSERT INTO {reminder} (organization_id, booking_id, kind, threshold_days, urgency,"  # noqa: S608
         " status, skip_reason, due_at, notification_id, created_at)"
-        f" SELECT b.organization_id, b.id, 'scheduled', %s, %s,"
-        f" CASE WHEN {superseded} THEN 'skipped' ELSE 'queued' END,"
-        f" CASE WHEN {superseded} THEN 'superseded by a more urgent reminder' ELSE '' END,"
-        " %s, '', %s"
-        f" FROM {booking} b LEFT JOIN {account} a ON a.organization_id = b.organization_id"
-        f" AND a.kind = '{BOOKING_ACCOUNT_KIND}' AND a.owner_id = b.id AND a.currency = b.currency"
+        " SELECT b.organization_id, b.id, 'scheduled', %s, %s, 'queued', '', %s, '', %s"
+        f" FROM {booking} b"
         f" WHERE b.organization_id IN ({orgs}) AND b.service_date = %s"
         " AND b.cancelled_at IS NULL AND b.created_at < %s"
-        " AND COALESCE(a.balance, 0) < b.total_amount"
+        # A scalar subquery: one index probe per booking of the day, however many accounts.
+        f" AND COALESCE((SELECT a.balance FROM {account} a"
+        " WHERE a.organization_id = b.organization_id"
+        f" AND a.kind = '{BOOKING_ACCOUNT_KIND}' AND a.owner_id = b.id"
+        " AND a.currency = b.currency), 0) < b.total_amount"
         f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.booking_id = b.id"
         " AND r.threshold_days = %s)"
-        " ON CONFLICT DO NOTHING RETURNING id, status"
+        " ON CONFLICT DO NOTHING RETURNING id, booking_id"
     )
 
 
@@ -187,6 +184,12 @@ def scan(now: dt.datetime | None = None) -> list[int]:
     now = now or clock.now()
     ops = connection.ops
     queued: list[int] = []
+    superseded: list[int] = []
+    # Bookings given a reminder by this scan; thresholds go from the most urgent up, so a
+    # booking that missed several gets the most urgent and the others are skipped. (One from
+    # an earlier scan with a smaller threshold is caught when sending.) Decided here rather
+    # than by a correlated subquery, whose plan on a fresh table can be a scan per row.
+    reminded: set[str] = set()
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -209,8 +212,6 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                             [
                                 threshold,
                                 urgency,
-                                threshold,
-                                threshold,
                                 due_db,
                                 ops.adapt_datetimefield_value(now),
                                 *org_ids,
@@ -219,7 +220,16 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                                 threshold,
                             ],
                         )
-                        queued.extend(pk for pk, status in cursor.fetchall() if status == "queued")
+                        for pk, booking_id in cursor.fetchall():
+                            if booking_id in reminded:
+                                superseded.append(pk)
+                            else:
+                                reminded.add(booking_id)
+                                queued.append(pk)
+        for start in range(0, len(superseded), 1000):
+            Reminder.objects.filter(pk__in=superseded[start : start + 1000]).update(
+                status=Reminder.Status.SKIPPED, skip_reason="superseded by a more urgent reminder"
+            )
         queued.sort()
         for start in range(0, len(queued), ENQUEUE_CHUNK):
             send_reminders.enqueue(queued[start : start + ENQUEUE_CHUNK])

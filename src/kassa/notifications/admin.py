@@ -125,6 +125,11 @@ class NotificationAdmin(WriteActionsMixin, ReadOnlyAdmin):
             )
         except (TemplateDoesNotExist, TemplateSyntaxError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            # Usually a value the template needs that the type's `sample` does not provide.
+            error = _("The template cannot be rendered with the type's sample context: %(e)s") % {
+                "e": f"{type(exc).__name__}: {exc}"
+            }
         context = {
             **self.admin_site.each_context(request),
             "title": _("Preview: %(label)s (%(locale)s)")

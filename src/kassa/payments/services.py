@@ -473,6 +473,7 @@ def payment_ref(payment: Payment) -> PaymentRef:
         gateway_reference=payment.gateway_reference or None,
         amount=payment.amount,
         currency=payment.currency,
+        off_session=payment.off_session,
     )
 
 

@@ -189,6 +189,7 @@ class PaymentRef:
     gateway_reference: str | None
     amount: int
     currency: str
+    off_session: bool = False  # a saved method was charged without the customer
 
 
 @dataclass(frozen=True)

@@ -270,7 +270,7 @@ class OctoGateway(Gateway):
         try:
             state = octo_services.client_for(self._record()).status(attempt.shop_transaction_id)
         except protocol.OctoRefused as refused:
-            raise GatewayError(f"OCTO status check refused: {refused.message}") from refused
+            raise GatewayError(f"OCTO status check refused: {refused.octo_message}") from refused
         attempt = octo_services.record_state(attempt.pk, state)
         outcome = octo_services.outcome_of(state.status)
         try:
@@ -317,7 +317,7 @@ class OctoGateway(Gateway):
         except protocol.OctoRefused as refused:
             # 1 data format, 2 authorisation, 3 invalid refund amount (legacy docs).
             return RefundResult(
-                RefundOutcome.FAILED, failure_message=f"OCTO refused: {refused.message}"[:500]
+                RefundOutcome.FAILED, failure_message=f"OCTO refused: {refused.octo_message}"[:500]
             )
         outcome = _REFUND_OUTCOMES.get(state.status, RefundOutcome.PENDING)
         return RefundResult(
@@ -415,7 +415,7 @@ def _refusal_as_gateway_error[**P, R](call: Callable[P, R]) -> Callable[P, R]:
             return call(*args, **kwargs)
         except protocol.OctoRefused as refused:
             logger.warning("octo: %s", refused)
-            raise GatewayError(f"OCTO refused the payment: {refused.message}") from refused
+            raise GatewayError(f"OCTO refused the payment: {refused.octo_message}") from refused
 
     return wrapped
 

@@ -32,6 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kassa.core.money import from_decimal, to_decimal_string
+from kassa.payments.gateways.base import GatewayError
 
 DEFAULT_API_URL = "https://secure.octo.uz"
 # init_time is a local wall-clock time without a zone; OCTO is in Tashkent (UNCONFIRMED).
@@ -66,13 +67,15 @@ class ProtocolError(ValueError):
     """OCTO's answer (or a notification) is not what the protocol says."""
 
 
-class OctoRefused(Exception):
-    """OCTO answered with `error` != 0."""
+class OctoRefused(GatewayError):
+    """OCTO answered with `error` != 0. A GatewayError, so that a refusal nobody maps (a
+    status read refused as "Requests too often", say) is retried later like an outage;
+    refunds map it to a failed refund first."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(f"OCTO error {code}: {message}")
-        self.code = code
-        self.message = message
+        self.octo_code = code
+        self.octo_message = message
 
 
 # -- amounts ------------------------------------------------------------------------------------

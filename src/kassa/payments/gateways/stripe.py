@@ -419,6 +419,10 @@ class StripeGateway(Gateway):
                 return _intent_status(client.v1.payment_intents.retrieve(reference))
             if reference.startswith("cs_"):
                 return self._session_status(client, reference)
+            if not payment.off_session:
+                # No session was opened (or its URL never reached the customer): no money
+                # can have moved, and a search per abandoned payment would waste the quota.
+                return None
             intent = self._search_intent(client, payment.payment_id)
         except stripe.StripeError as exc:
             raise _gateway_error(exc) from exc
