@@ -198,6 +198,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backend_pids() -> list[int]:
+    """The database's server processes other than this one's (the workers' connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -261,6 +273,7 @@ def main() -> None:
         done = wait_until(lambda: stats(port)["verified"] + stats(port)["failed"] >= expected, 600)
         finished = time.time()
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
+        database_cpu = sum(cpu_seconds(pid) for pid in backend_pids())
         receiver_cpu = cpu_seconds(receiver.pid)
         burst = stats(port)
         first, last = burst["first"] or started, burst["last"] or finished
@@ -294,6 +307,12 @@ def main() -> None:
         "deliveries_per_second_including_startup": round(expected / (finished - started), 1),
         "worker_cpu_ms_per_delivery": round(worker_cpu * 1000 / expected, 3),
         "receiver_cpu_ms_per_delivery": round(receiver_cpu * 1000 / expected, 3),
+        # The PostgreSQL backends serving the workers (same machine).
+        "database_cpu_ms_per_delivery": round(database_cpu * 1000 / expected, 3),
+        # What two idle cores could sustain at these CPU costs (workers + receiver + database).
+        "cpu_bound_estimate_per_second_on_2_idle_cores": round(
+            2000 / ((worker_cpu + receiver_cpu + database_cpu) * 1000 / expected), 1
+        ),
         "signature_failures": final["failed"],
         "verified": final["verified"],
         "duplicates": final["received"] - final["unique"],
