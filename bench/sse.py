@@ -106,7 +106,7 @@ async def _stream(
 
 async def client_main(args: argparse.Namespace) -> None:
     raise_fd_limit()
-    wallets = args.client_wallets.split(",")
+    wallets = Path(args.client_wallets).read_text().split(",")
     events: list[tuple[str, int, float, int, float]] = []
     ready = [0]
     gate = asyncio.Semaphore(100)
@@ -231,7 +231,7 @@ def main() -> int:
             "KASSA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kassa_bench_sse"
         ),
     )
-    # Internal: a client process.
+    # Internal: a client process (a file with the wallet of each of its streams).
     parser.add_argument("--client-wallets", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -302,6 +302,7 @@ def coordinate(args: argparse.Namespace) -> int:
         per_client = [assignment[i :: args.client_processes] for i in range(args.client_processes)]
         connect_started = time.monotonic()
         for index, chunk in enumerate(per_client):
+            (tmp / f"wallets{index}.txt").write_text(",".join(chunk))
             clients.append(
                 subprocess.Popen(
                     [
@@ -312,7 +313,7 @@ def coordinate(args: argparse.Namespace) -> int:
                         "--key",
                         key,
                         "--client-wallets",
-                        ",".join(chunk),
+                        str(tmp / f"wallets{index}.txt"),
                         "--out",
                         str(tmp / f"client{index}.json"),
                     ],

@@ -129,6 +129,7 @@ class Config:
     sse_max_connections: int = 10000
     sse_heartbeat_seconds: int = 15
     sse_send_timeout_seconds: int = 10
+    sse_poll_seconds: int = 1
     sms: SmsConfig | None = None
     vapid_subject: str = ""
 
@@ -325,6 +326,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         sse_send_timeout_seconds=parse_int(
             "KASSA_SSE_SEND_TIMEOUT", env.get("KASSA_SSE_SEND_TIMEOUT"), 10, minimum=1
+        ),
+        sse_poll_seconds=parse_int(
+            "KASSA_SSE_POLL_SECONDS", env.get("KASSA_SSE_POLL_SECONDS"), 1, minimum=1
         ),
         sms=parse_sms_url(env.get("KASSA_SMS_URL")),
         vapid_subject=parse_vapid_subject(env.get("KASSA_VAPID_SUBJECT")),

@@ -28,6 +28,7 @@ KASSA_EVENT_RETENTION_DAYS = CONFIG.event_retention_days
 KASSA_SSE_MAX_CONNECTIONS = CONFIG.sse_max_connections
 KASSA_SSE_HEARTBEAT_SECONDS: float = CONFIG.sse_heartbeat_seconds
 KASSA_SSE_SEND_TIMEOUT: float = CONFIG.sse_send_timeout_seconds
+KASSA_SSE_POLL_SECONDS: float = CONFIG.sse_poll_seconds
 KASSA_SMS = CONFIG.sms
 KASSA_VAPID_SUBJECT = CONFIG.vapid_subject
 CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]

@@ -162,3 +162,32 @@ def test_auto_topup_validation(api: Any, wallet: Wallet, make_api: Any) -> None:
     assert unknown.status_code == 404
     off = api.put(f"/v1/wallets/{wallet.id}/auto_topup", {"enabled": False})
     assert off.status_code == 200
+
+
+def test_monitor_closes_an_abandoned_attempt(
+    api: Any, wallet: Wallet, sandbox: Any, shopper: Any, tasks: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    method = save_card(api, wallet, sandbox, shopper, tasks, CARDS["success"])
+    enable(api, wallet, method, threshold=20_000, amount=1000)
+    # A process died after committing the attempt and before creating its payment.
+    fresh = services.get_wallet(wallet.organization_id, wallet.id)
+    attempt = AutoTopUpAttempt.objects.create(
+        organization_id=wallet.organization_id,
+        wallet=fresh,
+        amount=1000,
+        currency="EUR",
+        trigger="charge",
+        balance_at_start=fresh.ledger_account.balance,
+    )
+    AutoTopUpAttempt.objects.filter(pk=attempt.pk).update(
+        created_at=timezone.now() - timedelta(hours=2)
+    )
+    assert auto_topup.start(wallet.id, "monitor") == "in_flight"
+    auto_topup.monitor()
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.failure_code) == ("failed", "abandoned")
+    assert services.get_wallet(wallet.organization_id, wallet.id).auto_topup_failures == 1

@@ -229,3 +229,33 @@ def test_a_stuck_client_is_dropped(
     during, after, written = asyncio.run(scenario())
     assert (during, after) == (1, 0)
     assert written[0]["status"] == 200
+
+
+def test_changes_made_by_another_process_arrive_on_sqlite(
+    asgi_server: ServerThread,
+    api: ApiClient,
+    api_key: IssuedKey,
+    wallet: dict[str, Any],
+    settings: Any,
+) -> None:
+    """On SQLite the worker (top-ups, auto top-ups) is another process: its changes are not
+    published to this process's hub, and the poller finds them."""
+    from django.db import connection
+
+    from kassa.wallets.signals import balance_changed
+    from kassa.wallets.stream_publish import on_balance_changed
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL delivers across processes with LISTEN/NOTIFY (tested apart)")
+    settings.KASSA_SSE_POLL_SECONDS = 0.1
+    with SseStream(stream_url(asgi_server, wallet["id"]), bearer(api_key)) as stream:
+        first = stream.next_event()
+        # As if committed elsewhere: nothing is published in this process.
+        balance_changed.disconnect(on_balance_changed, dispatch_uid="kassa.wallets.stream_publish")
+        try:
+            charge(api, wallet["id"], 1_234, "elsewhere")
+        finally:
+            balance_changed.connect(on_balance_changed, dispatch_uid="kassa.wallets.stream_publish")
+        event = stream.next_event()
+        assert event.json["balance"] == 10_000 - 1_234
+        assert int(event.id or 0) > int(first.id or 0)

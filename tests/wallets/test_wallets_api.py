@@ -271,3 +271,15 @@ def test_other_organizations_see_nothing(api: Any, make_api: Any, wallet: Wallet
     assert batch.status_code == 404
     assert stranger.get("/v1/wallets").json()["data"] == []
     assert services.get_wallet(wallet.organization_id, wallet.id).ledger_account.balance == 9990
+
+
+def test_update_thresholds_and_metadata(api: Any, wallet: Wallet) -> None:
+    updated = api.post(
+        f"/v1/wallets/{wallet.id}",
+        {"low_balance_thresholds": [100, 5000, 100], "metadata": {"plan": "pro"}},
+    )
+    assert updated.status_code == 200, updated.content
+    assert updated.json()["low_balance_thresholds"] == [5000, 100]
+    assert updated.json()["metadata"] == {"plan": "pro"}
+    bad = api.post(f"/v1/wallets/{wallet.id}", {"low_balance_thresholds": list(range(11))})
+    assert bad.status_code == 400

@@ -27,6 +27,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -44,6 +45,8 @@ DEFAULT_THRESHOLDS = (7, 3, 1)
 DEFAULT_SEND_TIME = dt.time(9, 0)
 MAX_THRESHOLD = 90
 ENQUEUE_CHUNK = 200
+# Rows a scan inserts (or the table changes by) before the planner's statistics are refreshed.
+ANALYZE_AFTER = 5000
 # Any constant shared by every scanner: the key of the PostgreSQL advisory lock.
 _SCAN_LOCK_KEY = 0x6B617373_0001
 
@@ -118,17 +121,6 @@ def update_settings(
     return row
 
 
-def schedule_of(organization: Organization) -> Schedule | None:
-    row = ReminderSettings.objects.filter(organization=organization).first()
-    if row is not None and not row.enabled:
-        return None
-    return Schedule(
-        timezone=organization.timezone,
-        thresholds=tuple(row.thresholds) if row else DEFAULT_THRESHOLDS,
-        send_time=row.send_time if row else DEFAULT_SEND_TIME,
-    )
-
-
 def _groups() -> dict[Schedule, list[str]]:
     """Organizations that share a time zone and schedule are scanned by the same statements."""
     rows = {r.organization_id: r for r in ReminderSettings.objects.all()}
@@ -159,16 +151,10 @@ def _insert_sql(org_count: int) -> str:
     account = q(LedgerAccount._meta.db_table)
     orgs = ", ".join(["%s"] * org_count)
     # Only quoted table names and placeholders are formatted in; every value is a parameter.
-    superseded = (
-        f"EXISTS (SELECT 1 FROM {reminder} p WHERE p.booking_id = b.id AND p.threshold_days < %s)"  # noqa: S608
-    )
     return (
         f"INSERT INTO {reminder} (organization_id, booking_id, kind, threshold_days, urgency,"  # noqa: S608
         " status, skip_reason, due_at, notification_id, created_at)"
-        f" SELECT b.organization_id, b.id, 'scheduled', %s, %s,"
-        f" CASE WHEN {superseded} THEN 'skipped' ELSE 'queued' END,"
-        f" CASE WHEN {superseded} THEN 'superseded by a more urgent reminder' ELSE '' END,"
-        " %s, '', %s"
+        " SELECT b.organization_id, b.id, 'scheduled', %s, %s, 'queued', '', %s, '', %s"
         f" FROM {booking} b"
         f" WHERE b.organization_id IN ({orgs}) AND b.service_date = %s"
         " AND b.cancelled_at IS NULL AND b.created_at < %s"
@@ -179,8 +165,31 @@ def _insert_sql(org_count: int) -> str:
         " AND a.currency = b.currency), 0) < b.total_amount"
         f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.booking_id = b.id"
         " AND r.threshold_days = %s)"
-        " ON CONFLICT DO NOTHING RETURNING id, status"
+        " ON CONFLICT DO NOTHING RETURNING id, booking_id"
     )
+
+
+def _refresh_statistics(cursor: Any, force: bool = False) -> None:
+    """PostgreSQL plans the scan's anti-join by the reminder table's statistics; on a table
+    that was never analyzed, or grew a lot since (a big catch-up), it may pick a scan per row.
+    Refresh them then (ANALYZE samples a bounded number of rows and sees this transaction's
+    own inserts); otherwise autovacuum keeps them current."""
+    table = Reminder._meta.db_table
+    if not force:
+        cursor.execute(
+            "SELECT s.last_analyze IS NULL AND s.last_autoanalyze IS NULL,"
+            " s.n_mod_since_analyze, c.reltuples"
+            " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+            " WHERE s.relname = %s",
+            [table],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return
+        never, modified, tuples = row
+        if not never and modified <= max(ANALYZE_AFTER, 0.2 * max(tuples, 0)):
+            return
+    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def scan(now: dt.datetime | None = None) -> list[int]:
@@ -190,11 +199,21 @@ def scan(now: dt.datetime | None = None) -> list[int]:
     now = now or clock.now()
     ops = connection.ops
     queued: list[int] = []
+    superseded: list[int] = []
+    # Bookings given a reminder by this scan; thresholds go from the most urgent up, so a
+    # booking that missed several gets the most urgent and the others are skipped. (One from
+    # an earlier scan with a smaller threshold is caught when sending.) Decided here rather
+    # than by a correlated subquery, whose plan on a fresh table can be a scan per row.
+    reminded: set[str] = set()
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCAN_LOCK_KEY])
+        postgres = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
+            if postgres:
+                _refresh_statistics(cursor)
+            since_analyze = 0
             for schedule, org_ids in _groups().items():
                 today = clock.local_today(schedule.timezone, now)
                 sql = _insert_sql(len(org_ids))
@@ -212,8 +231,6 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                             [
                                 threshold,
                                 urgency,
-                                threshold,
-                                threshold,
                                 due_db,
                                 ops.adapt_datetimefield_value(now),
                                 *org_ids,
@@ -222,7 +239,21 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                                 threshold,
                             ],
                         )
-                        queued.extend(pk for pk, status in cursor.fetchall() if status == "queued")
+                        returned = cursor.fetchall()
+                        since_analyze += len(returned)
+                        if postgres and since_analyze > ANALYZE_AFTER:
+                            _refresh_statistics(cursor, force=True)
+                            since_analyze = 0
+                        for pk, booking_id in returned:
+                            if booking_id in reminded:
+                                superseded.append(pk)
+                            else:
+                                reminded.add(booking_id)
+                                queued.append(pk)
+        for start in range(0, len(superseded), 1000):
+            Reminder.objects.filter(pk__in=superseded[start : start + 1000]).update(
+                status=Reminder.Status.SKIPPED, skip_reason="superseded by a more urgent reminder"
+            )
         queued.sort()
         for start in range(0, len(queued), ENQUEUE_CHUNK):
             send_reminders.enqueue(queued[start : start + ENQUEUE_CHUNK])

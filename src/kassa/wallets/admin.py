@@ -212,7 +212,7 @@ class AdjustmentAdmin(CsvExportMixin, OrgScopedAdmin):
             )
         except KassaError as exc:
             self.message_user(request, exc.message, messages.ERROR)
-            self._refused = True
+            request.kassa_adjustment_refused = True  # type: ignore[attr-defined]
             return
         obj.pk = created.pk
         obj.id = created.id
@@ -220,8 +220,8 @@ class AdjustmentAdmin(CsvExportMixin, OrgScopedAdmin):
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
         from django.http import HttpResponseRedirect
 
-        if getattr(self, "_refused", False):
-            self._refused = False
+        # Per request: the admin instance is shared by every thread.
+        if getattr(request, "kassa_adjustment_refused", False):
             return HttpResponseRedirect(request.path + f"?wallet={obj.wallet_id}")
         return super().response_add(request, obj, post_url_continue)
 

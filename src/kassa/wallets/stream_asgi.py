@@ -175,16 +175,26 @@ async def serve_stream(
     # Counted from here, before any await, so concurrent connects cannot overshoot the cap.
     sub = hub.subscribe(wallet_id)
     try:
+        # The listener must be up before the state is read: a change committed after the read
+        # then reaches the subscription (at worst twice; the second copy is not sent).
+        if not await hub.wait_listening(_LISTEN_WAIT_SECONDS):
+            await _respond(
+                send,
+                503,
+                _error(503, "api_error", "stream_unavailable", "Live updates are unavailable."),
+                [(b"retry-after", b"5")],
+            )
+            return
         headers = _headers(scope)
         if portal:
-            status, wallet = await sync_to_async(
-                stream_state.wallet_for_portal_session, thread_sensitive=False
+            opened = await sync_to_async(
+                stream_state.open_for_portal_session, thread_sensitive=False
             )(_session_key(headers), wallet_id)
         else:
-            status, wallet = await sync_to_async(
-                stream_state.wallet_for_api_key, thread_sensitive=False
-            )(_bearer(headers), wallet_id)
-        if status == "unauthenticated":
+            opened = await sync_to_async(stream_state.open_for_api_key, thread_sensitive=False)(
+                _bearer(headers), wallet_id
+            )
+        if opened.status == "unauthenticated":
             message = (
                 "Sign in to the portal first."
                 if portal
@@ -194,7 +204,7 @@ async def serve_stream(
                 send, 401, _error(401, "authentication_error", "invalid_api_key", message), []
             )
             return
-        if wallet is None:
+        if opened.wallet is None or opened.state is None:
             await _respond(
                 send,
                 404,
@@ -202,16 +212,7 @@ async def serve_stream(
                 [],
             )
             return
-        if not await hub.wait_listening(_LISTEN_WAIT_SECONDS):
-            # Without the listener, changes from other processes would be missed silently.
-            await _respond(
-                send,
-                503,
-                _error(503, "api_error", "stream_unavailable", "Live updates are unavailable."),
-                [(b"retry-after", b"5")],
-            )
-            return
-        current = await sync_to_async(stream_state.current_event, thread_sensitive=False)(wallet)
+        wallet, current = opened.wallet, opened.state
         stream = _Stream(send, settings.KASSA_SSE_SEND_TIMEOUT)
         await stream.start()
         last_id = _last_event_id(headers, scope)

@@ -109,8 +109,70 @@ async def postgres_listener(hub: Hub) -> None:
             delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
 
 
-def listener_for_database() -> ListenerFactory | None:
-    """The cross-process listener for the configured database (none on SQLite: one process)."""
+def _newest_states(wallet_ids: list[str]) -> list[BalanceEvent]:
+    """Each wallet's newest ledger entry (its balance and sequence), in one query per 500."""
+    from django.db.models import OuterRef, Subquery
+
+    from kassa.ledger.models import LedgerEntry
+    from kassa.wallets.models import Wallet
+    from kassa.wallets.stream_state import release_connection
+
+    newest = LedgerEntry.objects.filter(account_id=OuterRef("ledger_account_id")).order_by("-id")
+    events = []
+    try:
+        for start in range(0, len(wallet_ids), 500):
+            rows = (
+                Wallet.objects.filter(pk__in=wallet_ids[start : start + 500])
+                .annotate(
+                    sequence=Subquery(newest.values("id")[:1]),
+                    balance=Subquery(newest.values("balance_after")[:1]),
+                )
+                .filter(sequence__isnull=False)
+                .values_list("id", "organization_id", "currency", "sequence", "balance")
+            )
+            events += [
+                BalanceEvent(
+                    wallet_id=wid, organization_id=oid, balance=bal, currency=cur, sequence=seq
+                )
+                for wid, oid, cur, seq, bal in rows
+            ]
+    finally:
+        release_connection()
+    return events
+
+
+async def sqlite_poller(hub: Hub) -> None:
+    """On SQLite the web server is one process, but `kassa serve` runs the worker (which
+    completes top-ups and auto top-ups) in another. Their changes are found by looking at the
+    watched wallets' newest ledger entries every KASSA_SSE_POLL_SECONDS; changes made in this
+    process still arrive at once through `publish_local`."""
+    from asgiref.sync import sync_to_async
+
+    hub.listening.set()
+    seen: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(settings.KASSA_SSE_POLL_SECONDS)
+        wallet_ids = hub.subscribed_wallets()
+        for gone in set(seen) - set(wallet_ids):
+            del seen[gone]
+        if not wallet_ids:
+            continue
+        try:
+            states = await sync_to_async(_newest_states, thread_sensitive=False)(wallet_ids)
+        except Exception as exc:  # a locked or busy database: try again next time
+            logger.warning("SSE poll failed", extra={"error": str(exc)})
+            continue
+        for event in states:
+            # The first look only records where each wallet stands: its streams read the
+            # current state themselves when they start.
+            if event.wallet_id in seen and event.sequence > seen[event.wallet_id]:
+                hub.dispatch(event)
+            seen[event.wallet_id] = max(event.sequence, seen.get(event.wallet_id, 0))
+
+
+def listener_for_database() -> ListenerFactory:
+    """How this process hears about changes made by other processes: LISTEN on PostgreSQL,
+    polling on SQLite."""
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return postgres_listener
-    return None
+    return sqlite_poller

@@ -2,18 +2,28 @@
 
 Everything here is synchronous ORM code; the ASGI stream app calls it through
 `sync_to_async`, so a stream holds a thread only for these short look-ups, never while it waits.
+Opening a stream costs one query for the wallet and its newest ledger entry, plus the key or
+session look-up; an API key found valid is remembered for `KEY_CACHE_SECONDS`, so a crowd of
+streams reconnecting at once (after a deploy) does not look the same key up thousands of times.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import close_old_connections, connection
 
-from kassa.core.services import authenticate_api_key
+from kassa.core.services import authenticate_api_key, hash_api_key
 from kassa.wallets.stream_hub import BalanceEvent
 
 PORTAL_SESSION_CUSTOMER = "kassa_portal_customer"
+# A revoked key can still open streams this long in a process that saw it valid (streams
+# already open are not cut either: they only ever show the balance).
+KEY_CACHE_SECONDS = 10.0
+_KEY_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -25,65 +35,125 @@ class WatchedWallet:
     ledger_account_id: int
 
 
-def _release_connection() -> None:
+@dataclass(frozen=True)
+class Opened:
+    """The outcome of a stream's look-up: "ok" with the wallet and its state now,
+    "unauthenticated", or "missing" (no such wallet for this key or customer)."""
+
+    status: str
+    wallet: WatchedWallet | None = None
+    state: BalanceEvent | None = None
+
+
+def release_connection() -> None:
     # Streams run outside Django's request cycle, which is what normally hands a connection
     # back to the pool; inside a test's transaction the connection must stay.
     if not connection.in_atomic_block:
         close_old_connections()
 
 
-def _watched(**filters: str) -> WatchedWallet | None:
+_keys: dict[str, tuple[str, float]] = {}
+_keys_lock = threading.Lock()
+
+
+def _organization_for_key(secret: str) -> str | None:
+    digest = hash_api_key(secret)
+    now = time.monotonic()
+    with _keys_lock:
+        cached = _keys.get(digest)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    key = authenticate_api_key(secret)
+    if key is None:
+        return None
+    with _keys_lock:
+        if len(_keys) >= _KEY_CACHE_MAX:
+            _keys.clear()
+        _keys[digest] = (key.organization_id, now + KEY_CACHE_SECONDS)
+    return key.organization_id
+
+
+def forget_cached_keys() -> None:
+    with _keys_lock:
+        _keys.clear()
+
+
+def _open(**filters: str) -> Opened:
+    from django.db.models import OuterRef, Subquery
+
+    from kassa.ledger.models import LedgerEntry
     from kassa.wallets.models import Wallet
 
-    row = (
+    newest = LedgerEntry.objects.filter(account_id=OuterRef("ledger_account_id")).order_by("-id")
+    row: Any = (
         Wallet.objects.filter(**filters)
-        .values_list("id", "organization_id", "customer_id", "currency", "ledger_account_id")
+        .annotate(
+            sequence=Subquery(newest.values("id")[:1]),
+            balance_after=Subquery(newest.values("balance_after")[:1]),
+        )
+        .values_list(
+            "id",
+            "organization_id",
+            "customer_id",
+            "currency",
+            "ledger_account_id",
+            "sequence",
+            "balance_after",
+            "ledger_account__balance",
+        )
         .first()
     )
     if row is None:
-        return None
-    return WatchedWallet(*row)
+        return Opened("missing")
+    wallet = WatchedWallet(*row[:5])
+    sequence, balance_after, account_balance = row[5:]
+    # Before its first entry a wallet's state is its account's balance, sequence 0.
+    state = BalanceEvent(
+        wallet_id=wallet.wallet_id,
+        organization_id=wallet.organization_id,
+        balance=account_balance if sequence is None else balance_after,
+        currency=wallet.currency,
+        sequence=sequence or 0,
+    )
+    return Opened("ok", wallet, state)
 
 
-def wallet_for_api_key(secret: str | None, wallet_id: str) -> tuple[str, WatchedWallet | None]:
-    """("ok", wallet), ("ok", None) for a wallet the key's organization does not have (404),
-    or ("unauthenticated", None)."""
+def open_for_api_key(secret: str | None, wallet_id: str) -> Opened:
     try:
-        key = authenticate_api_key(secret) if secret else None
-        if key is None:
-            return "unauthenticated", None
-        return "ok", _watched(pk=wallet_id, organization_id=key.organization_id)
+        organization_id = _organization_for_key(secret) if secret else None
+        if organization_id is None:
+            return Opened("unauthenticated")
+        return _open(pk=wallet_id, organization_id=organization_id)
     finally:
-        _release_connection()
+        release_connection()
 
 
-def wallet_for_portal_session(
-    session_key: str | None, wallet_id: str
-) -> tuple[str, WatchedWallet | None]:
-    """The same for a portal session cookie: only the signed-in customer's own wallets."""
+def open_for_portal_session(session_key: str | None, wallet_id: str) -> Opened:
+    """Only the signed-in customer's own wallets."""
     from importlib import import_module
 
     from django.conf import settings
 
     try:
         if not session_key:
-            return "unauthenticated", None
+            return Opened("unauthenticated")
         store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
         customer_id = store.get(PORTAL_SESSION_CUSTOMER)
         if not customer_id:
-            return "unauthenticated", None
-        return "ok", _watched(pk=wallet_id, customer_id=customer_id)
+            return Opened("unauthenticated")
+        return _open(pk=wallet_id, customer_id=customer_id)
     finally:
-        _release_connection()
+        release_connection()
 
 
 def current_event(wallet: WatchedWallet) -> BalanceEvent:
+    """The wallet's state now (after a resync)."""
     from kassa.wallets.signals import balance_state
 
     try:
         balance, sequence = balance_state(wallet.ledger_account_id)
     finally:
-        _release_connection()
+        release_connection()
     return BalanceEvent(
         wallet_id=wallet.wallet_id,
         organization_id=wallet.organization_id,
