@@ -23,8 +23,6 @@ import httptools
 
 from kassa.core.urlcheck import is_public_address, private_addresses_allowed
 
-MAX_IDLE_PER_ORIGIN = 64
-
 
 class RefusedAddress(OSError):
     """The URL's host has no public address (SSRF guard)."""
@@ -158,6 +156,9 @@ class HttpClient:
         user_agent: str = "Kassa-Webhooks/1",
     ) -> None:
         self._limit = asyncio.Semaphore(concurrency)
+        # Idle keep-alive connections kept per origin: as many as may be in flight, so a batch
+        # that used them all reuses them all next time instead of reconnecting.
+        self._max_idle = concurrency
         self._idle: dict[tuple[str, str, int], list[_Connection]] = defaultdict(list)
         self._ssl = ssl_context
         self._user_agent = user_agent
@@ -263,7 +264,7 @@ class HttpClient:
 
     def _release(self, origin: tuple[str, str, int], connection: _Connection) -> None:
         idle = self._idle[origin]
-        if connection.usable and len(idle) < MAX_IDLE_PER_ORIGIN:
+        if connection.usable and len(idle) < self._max_idle:
             idle.append(connection)
         else:
             connection.close()
