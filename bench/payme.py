@@ -32,7 +32,7 @@ import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ledger import _admin_connect
-from payments import setup
+from payments import pgbench, setup
 
 KEY = "BENCH_KEY_0123456789abcdefghijklmnop"
 MERCHANT_ID = "5e730e8e0b852a417aa49ceb"
@@ -97,7 +97,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def wait_ready(base: str) -> None:
     async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(300):
+        for _ in range(900):  # a loaded machine can take minutes to start the workers
             try:
                 if (await http.get("/healthz")).status_code == 200:
                     return
@@ -226,6 +226,25 @@ async def drive(
     }
 
 
+async def healthz(base: str, clients: int, seconds: float) -> float:
+    """GET /healthz per second through the same server and clients: the ceiling the web
+    stack itself allows on this machine right now, to read the Payme figures against."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def client() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                if (await http.get("/healthz")).status_code == 200:
+                    done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return round(done / (time.perf_counter() - started), 1)
+
+
 def check_results(performed: list[str]) -> dict[str, Any]:
     """Every performed payment succeeded with one ledger posting; the ledger verifies."""
     from django.db import connections
@@ -297,9 +316,11 @@ def main() -> int:
         run = asyncio.run(drive(base, account_id, payments[400:], args.clients, args.seconds))
         cpu = cpu_used(before, cpu_snapshot(server.pid, name))
         cpu["bench_client"] = time.process_time() - client_before
+        health = asyncio.run(healthz(base, args.clients, min(args.seconds, 5)))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    tps = pgbench(args.database_url, args.clients, int(min(args.seconds, 10)))
     checks = check_results(warm.pop("_performed") + run.pop("_performed"))
     report = {
         "benchmark": "payme",
@@ -322,6 +343,12 @@ def main() -> int:
         "idle_two_core_estimate_calls_per_second": round(
             2 / max(sum(cpu.values()) / max(run["calls"], 1), 1e-9), 1
         ),
+        # The same machine, the same minute: what a trivial request and raw PostgreSQL
+        # transactions reach, so the figures can be read against the machine's load.
+        "healthz_per_second": health,
+        "pgbench_tpcb_tps": tps,
+        "ratio_calls_to_healthz": round(run["calls_per_second"] / health, 3) if health else None,
+        "ratio_calls_to_pgbench": round(run["calls_per_second"] / tps, 3) if tps else None,
         "checks": checks,
         "targets": {"calls_per_second": 600, "p99_ms": 50},
     }

@@ -3,9 +3,9 @@
     .venv/bin/python bench/webhooks.py [--events 20000] [--workers 2] [--endpoints 4]
 
 Creates (and drops) its own database, creates an organization with `--endpoints` webhook
-endpoints subscribed to every event, all pointing at a local receiver (aiohttp, in its own
-process) that verifies every delivery with the `standardwebhooks` library. Emits `--events`
-events (so events x endpoints deliveries wait in the outbox), then starts the workers and
+endpoints subscribed to every event, all pointing at a local receiver (in its own
+process) that verifies every delivery with the `standardwebhooks` library. Writes `--events`
+events in bulk (so events x endpoints deliveries wait in the outbox), then starts the workers and
 measures until every delivery has succeeded. Prints JSON: deliveries per second between the
 receiver's first and last request, and over the whole run including worker start-up;
 signature failures; latency of the receiver-side arrival after emit for a trickle phase.
@@ -35,8 +35,12 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/kassa_bench_webhooks"
 
 
 def serve_receiver(port: int, secrets_file: str) -> None:
-    """An aiohttp server: verifies each delivery, counts, answers 204. GET /stats reports."""
-    from aiohttp import web
+    """A small HTTP/1.1 server on asyncio + httptools (lighter than a framework, so the
+    receiver takes less of the machine's CPU from the workers being measured): verifies each
+    delivery with `standardwebhooks`, counts, answers 204. GET /stats and /arrivals report."""
+    import asyncio
+
+    import httptools
     from standardwebhooks import Webhook, WebhookVerificationError
 
     with open(secrets_file) as handle:
@@ -45,35 +49,71 @@ def serve_receiver(port: int, secrets_file: str) -> None:
     ids: set[tuple[str, str]] = set()
     arrivals: dict[str, float] = {}
 
-    async def hook(request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        now = time.time()
-        stats["received"] += 1
-        stats["first"] = stats["first"] or now
-        stats["last"] = now
-        endpoint = request.match_info["endpoint"]
-        index = int(endpoint)
-        try:
-            signers[index].verify(body, headers, json_parse=False)
-            stats["verified"] += 1
-        except WebhookVerificationError:
-            stats["failed"] += 1
-        ids.add((endpoint, headers.get("webhook-id", "")))
-        arrivals.setdefault(headers.get("webhook-id", ""), now)
-        return web.Response(status=204)
+    class Connection(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.parser = httptools.HttpRequestParser(self)
+            self.reset()
 
-    async def report(request: web.Request) -> web.Response:
-        return web.json_response({**stats, "unique": len(ids)})
+        def reset(self) -> None:
+            self.url = b""
+            self.headers: dict[str, str] = {}
+            self.body: list[bytes] = []
 
-    async def arrival(request: web.Request) -> web.Response:
-        return web.json_response(arrivals)
+        def data_received(self, data: bytes) -> None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.transport.close()
 
-    app = web.Application()
-    app.router.add_post("/hooks/{endpoint}", hook)
-    app.router.add_get("/stats", report)
-    app.router.add_get("/arrivals", arrival)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+        def on_url(self, url: bytes) -> None:
+            self.url += url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.headers[name.decode().lower()] = value.decode()
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            path = self.url.decode()
+            if path.startswith("/hooks/"):
+                self.hook(path, b"".join(self.body))
+                self.transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            else:
+                data = stats | {"unique": len(ids)} if path == "/stats" else arrivals
+                payload = json.dumps(data).encode()
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    + f"content-length: {len(payload)}\r\n\r\n".encode()
+                    + payload
+                )
+            if not self.parser.should_keep_alive():
+                self.transport.close()
+            self.reset()
+
+        def hook(self, path: str, body: bytes) -> None:
+            now = time.time()
+            stats["received"] += 1
+            stats["first"] = stats["first"] or now
+            stats["last"] = now
+            endpoint = path.rsplit("/", 1)[1]
+            try:
+                signers[int(endpoint)].verify(body, self.headers, json_parse=False)
+                stats["verified"] += 1
+            except (WebhookVerificationError, ValueError, IndexError):
+                stats["failed"] += 1
+            message_id = self.headers.get("webhook-id", "")
+            ids.add((endpoint, message_id))
+            arrivals.setdefault(message_id, now)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Connection, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
 
 
 # ---------------------------------------------------------------- the run
@@ -115,6 +155,7 @@ def setup(url: str, endpoints: int, receiver_port: int, secrets_file: str) -> st
 
 
 def emit_events(organization_id: str, count: int) -> list[str]:
+    """Events through the real `emit` (one transaction per 500), for the latency phase."""
     from django.db import transaction
 
     from kassa.events.services import emit
@@ -126,6 +167,50 @@ def emit_events(organization_id: str, count: int) -> list[str]:
                 customer = {"id": f"cus_bench{n}", "object": "customer", "name": f"Customer {n}"}
                 ids.append(emit(organization_id, "customer.created", customer).id)
     return ids
+
+
+def fill_outbox(organization_id: str, count: int) -> None:
+    """The rows `emit` writes (an event, one pending delivery per endpoint), inserted in bulk so
+    that a large backlog is quick to set up; delivery, which is measured, is the same."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from kassa.events.models import Event, WebhookDelivery, WebhookEndpoint
+
+    endpoints = list(WebhookEndpoint.objects.filter(organization_id=organization_id))
+    for start in range(0, count, 2000):
+        now = timezone.now()
+        with transaction.atomic():
+            events = Event.objects.bulk_create(
+                [
+                    Event(
+                        organization_id=organization_id,
+                        type="customer.created",
+                        object_id=f"cus_bench{n}",
+                        data={
+                            "object": {
+                                "id": f"cus_bench{n}",
+                                "object": "customer",
+                                "name": f"Customer {n}",
+                            }
+                        },
+                        created_at=now,
+                    )
+                    for n in range(start, min(count, start + 2000))
+                ]
+            )
+            WebhookDelivery.objects.bulk_create(
+                [
+                    WebhookDelivery(
+                        organization_id=organization_id,
+                        endpoint=endpoint,
+                        event=event,
+                        next_attempt_at=now,
+                    )
+                    for event in events
+                    for endpoint in endpoints
+                ]
+            )
 
 
 def stats(port: int, path: str = "stats") -> dict[str, Any]:
@@ -156,6 +241,18 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids() -> list[int]:
+    """The database's server processes other than this one's (the workers' connections)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
 
 
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -209,9 +306,7 @@ def main() -> None:
 
         if not wait_until(lambda: _up(port, httpx), 30):
             raise SystemExit("the receiver did not start")
-        emit_started = time.perf_counter()
-        emit_events(organization_id, args.events)
-        emit_seconds = time.perf_counter() - emit_started
+        fill_outbox(organization_id, args.events)
         expected = args.events * args.endpoints
 
         from kassa.events.models import DeliveryStatus, WebhookDelivery
@@ -221,6 +316,7 @@ def main() -> None:
         done = wait_until(lambda: stats(port)["verified"] + stats(port)["failed"] >= expected, 600)
         finished = time.time()
         worker_cpu = sum(cpu_seconds(w.pid) for w in workers)
+        database_cpu = sum(cpu_seconds(pid) for pid in backend_pids())
         receiver_cpu = cpu_seconds(receiver.pid)
         burst = stats(port)
         first, last = burst["first"] or started, burst["last"] or finished
@@ -254,10 +350,15 @@ def main() -> None:
         "deliveries_per_second_including_startup": round(expected / (finished - started), 1),
         "worker_cpu_ms_per_delivery": round(worker_cpu * 1000 / expected, 3),
         "receiver_cpu_ms_per_delivery": round(receiver_cpu * 1000 / expected, 3),
+        # The PostgreSQL backends serving the workers (same machine).
+        "database_cpu_ms_per_delivery": round(database_cpu * 1000 / expected, 3),
+        # What two idle cores could sustain at these CPU costs (workers + receiver + database).
+        "cpu_bound_estimate_per_second_on_2_idle_cores": round(
+            2000 / ((worker_cpu + receiver_cpu + database_cpu) * 1000 / expected), 1
+        ),
         "signature_failures": final["failed"],
         "verified": final["verified"],
         "duplicates": final["received"] - final["unique"],
-        "emit_events_per_second": round(args.events / emit_seconds, 1),
         "latency_ms_p50": round(latencies[len(latencies) // 2], 1) if latencies else None,
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1)
         if latencies

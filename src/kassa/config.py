@@ -123,6 +123,9 @@ class Config:
     database_pool_size: int = 10
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
+    # Pay pages (/pay/...): requests a minute per IP, unknown tokens per IP in ten minutes.
+    pay_rate_limit: int = 60
+    pay_probe_limit: int = 10
     stripe_api_base: str = "https://api.stripe.com"
     event_retention_days: int = 90
     # Live balance streams (SSE): per server process.
@@ -313,6 +316,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         reconcile_after_minutes=parse_int(
             "KASSA_RECONCILE_AFTER_MINUTES", env.get("KASSA_RECONCILE_AFTER_MINUTES"), 10, minimum=1
+        ),
+        pay_rate_limit=parse_int(
+            "KASSA_PAY_RATE_LIMIT", env.get("KASSA_PAY_RATE_LIMIT"), 60, minimum=1
+        ),
+        pay_probe_limit=parse_int(
+            "KASSA_PAY_PROBE_LIMIT", env.get("KASSA_PAY_PROBE_LIMIT"), 10, minimum=1
         ),
         stripe_api_base=(env.get("KASSA_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
         event_retention_days=parse_int(

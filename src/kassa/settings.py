@@ -22,6 +22,8 @@ KASSA_DATA_DIR = CONFIG.data_dir
 KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = CONFIG.allow_private_webhook_urls
 KASSA_CHECKOUT_TTL_MINUTES = CONFIG.checkout_ttl_minutes
 KASSA_RECONCILE_AFTER_MINUTES = CONFIG.reconcile_after_minutes
+KASSA_PAY_RATE_LIMIT = CONFIG.pay_rate_limit
+KASSA_PAY_PROBE_LIMIT = CONFIG.pay_probe_limit
 # Where the Stripe SDK sends its calls; tests point it at tests/simulators/stripe_sim.py.
 KASSA_STRIPE_API_BASE = CONFIG.stripe_api_base
 KASSA_EVENT_RETENTION_DAYS = CONFIG.event_retention_days

@@ -262,3 +262,19 @@ def test_other_organizations_objects_are_404(
     assert stranger.get("/v1/bookings").json()["data"] == []
     assert api.get(f"/v1/payment_links/{link['id']}").json()["status"] == "active"
     assert api.get(f"/v1/bookings/{booking['id']}").json()["status"] == "partially_paid"
+
+
+def test_send_a_reminder_now(api: ApiClient, make_booking: MakeBooking, make_api: Any) -> None:
+    booking = make_booking()
+    response = api.post(f"/v1/bookings/{booking['id']}/reminders")
+    assert response.status_code == 200, response.content
+    reminder = response.json()
+    assert reminder["id"].startswith("rem_") and reminder["kind"] == "manual"
+    assert reminder["status"] == "sent" and reminder["payment_link"].startswith("plink_")
+    assert reminder["notification"].startswith("ntf_")
+    assert Event.objects.filter(type="reminder.sent", object_id=reminder["id"]).exists()
+    paid = make_booking(total_amount=100, deposit_paid=100)
+    refused = api.post(f"/v1/bookings/{paid['id']}/reminders")
+    assert refused.status_code == 409
+    stranger = make_api(make_org("Stranger"))
+    assert stranger.post(f"/v1/bookings/{booking['id']}/reminders").status_code == 404

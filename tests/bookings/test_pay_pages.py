@@ -162,3 +162,23 @@ def test_requests_per_minute_are_limited(
     assert codes == [200, 200, 200, 429]
     clock.advance(minutes=1)  # a new window
     assert client.get(path_of(link["url"])).status_code == 200
+
+
+def test_a_rotated_secret_key_keeps_emailed_links_working(
+    api: ApiClient, make_booking: MakeBooking, settings: Any
+) -> None:
+    from kassa.bookings import links
+    from kassa.bookings.models import Booking
+
+    booking = make_booking()
+    link = link_for(api, booking)
+    settings.SECRET_KEY = "a-completely-different-secret-key-for-this-test-0123456789"
+    # The emailed URL still opens (the stored hash is what is looked up) ...
+    assert Client().get(path_of(link["url"])).status_code == 200
+    # ... but the server can no longer re-make it, so a reminder makes a new link.
+    row = PaymentLink.objects.get(pk=link["id"])
+    assert links.reusable_token(row) is None
+    assert api.get(f"/v1/payment_links/{link['id']}").json()["url"] is None
+    locked = Booking.objects.get(pk=booking["id"])
+    new, token = links.link_for_reminder(locked)
+    assert new.id != row.id and links.reusable_token(new) == token

@@ -318,3 +318,18 @@ def test_repeated_scans_and_sends_are_exactly_once(
     for reminder_id in Reminder.objects.values_list("id", flat=True):
         assert reminders.send(reminder_id) == "noop"
     assert Notification.objects.filter(type="booking.reminder").count() == 5
+
+
+def test_the_scheduler_runs_the_scan_and_catches_up(
+    tashkent: Organization, clock: Clock, tasks: Tasks, smtp: SmtpServer
+) -> None:
+    from kassa.core.scheduler import tick
+
+    book(tashkent, clock, "2027-06-20", created="2027-06-01T10:00:00")
+    clock.set(at("2027-06-15T12:00:00"))  # back after downtime over the 7-day moment
+    assert "bookings.scan_reminders" in tick()
+    tasks()
+    reminder = Reminder.objects.get()
+    assert (reminder.threshold_days, reminder.status) == (7, "sent")
+    (message,) = smtp.wait_for(1)
+    assert "SAM-1" in message["Subject"]

@@ -100,7 +100,7 @@ def _start_worker() -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for(predicate: object, timeout: float = 30) -> None:
+def _wait_for(predicate: object, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]

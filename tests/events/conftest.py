@@ -31,10 +31,8 @@ def receiver() -> Iterator[Receiver]:
 def create_endpoint(
     api: ApiClient, receiver: Receiver, events: list[str] | None = None, **extra: Any
 ) -> dict[str, Any]:
-    response = api.post(
-        "/v1/webhook_endpoints",
-        {"url": receiver.url, "enabled_events": events or ["*"], **extra},
-    )
+    body = {"url": receiver.url, "enabled_events": events or ["*"], **extra}
+    response = api.post("/v1/webhook_endpoints", body)
     assert response.status_code == 200, response.content
     body: dict[str, Any] = response.json()
     receiver.secrets.append(body["secret"])

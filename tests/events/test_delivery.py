@@ -318,10 +318,14 @@ def test_a_private_address_is_refused_again_at_delivery_time(
     with override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=True):
         create_endpoint(api, receiver)
         make_customer(api)
+        # The same receiver by a host name that resolves to loopback.
+        create_endpoint(api, receiver, url=receiver.url.replace("127.0.0.1", "localhost"))
+        make_customer(api, "B")
     deliver_due()
     assert receiver.received == []
-    (attempt,) = WebhookAttempt.objects.all()
-    assert attempt.status_code is None and "not public" in attempt.error
+    attempts = list(WebhookAttempt.objects.all())
+    assert len(attempts) == 3  # A to the first endpoint; B to both
+    assert all(a.status_code is None and "public address" in a.error for a in attempts)
 
 
 def test_redelivery_of_one_event_and_of_every_failed_one_since_a_time(

@@ -243,3 +243,25 @@ def test_an_endpoint_that_is_private_at_send_time_is_not_called(
     assert row.status == NotificationStatus.RETRYING
     assert "public address" in row.last_error
     assert push_service.received == [] and push_service.rejected == []
+
+
+def test_an_unforeseen_error_is_retried_not_left_sending(
+    org: Organization, push_service: PushService, tasks: Tasks
+) -> None:
+    customer = make_customer(org)
+    subscription = subscribe(customer, push_service)
+    # Keys that pass the format check but are not a point on the curve: encryption fails
+    # inside pywebpush with an error the channel does not know.
+    PushSubscription.objects.filter(pk=subscription.pk).update(
+        p256dh=webpush.b64url(b"\x04" + b"\x01" * 64)
+    )
+    (row,) = [
+        r
+        for r in notify(org.id, "test.reminder", customer_id=customer.id, context={"amount": "1"})
+        if r.channel == "push"
+    ]
+    tasks()
+    row.refresh_from_db()
+    assert row.status == NotificationStatus.RETRYING
+    assert "unexpected error" in row.last_error
+    assert row.next_attempt_at is not None

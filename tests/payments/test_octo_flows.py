@@ -454,6 +454,8 @@ def test_a_canceled_attempt_lets_the_customer_pay_again(
     shown = api.get(f"/v1/payments/{pay}").json()
     assert shown["status"] == "requires_action"
     assert shown["failure_code"] == "octo_canceled"
+    page = shopper.open_checkout(payment["checkout_url"], lang="ru").content.decode()
+    assert "OCTO не принял платёж." in page
     second = shopper.choose(payment["checkout_url"], octo.id)
     assert second != first
     retry = OctoPayment.objects.get(payment_id=pay, attempt=2)
@@ -492,6 +494,27 @@ def test_a_payment_paid_at_octo_after_switching_gateways_follows_octo(
         "payments_received:": AMOUNT,
     }
     assert_ledger_balanced(org.id)
+
+
+def test_an_attempt_octo_ended_without_telling_is_replaced_at_checkout(
+    octo: GatewayAccount,
+    octo_sim: OctoSimulator,
+    api: Any,
+    shopper: Shopper,
+) -> None:
+    payment = api.post("/v1/payments", {"amount": AMOUNT, "currency": "UZS"}).json()
+    pay = payment["id"]
+    first = shopper.choose(payment["checkout_url"], octo.id)
+    octo_sim.customer_pays(pay, success=False)  # no notification arrives
+    second = shopper.choose(payment["checkout_url"], octo.id)
+    assert second != first
+    assert [b["shop_transaction_id"] for b in octo_sim.bodies("prepare_payment")] == [
+        pay,
+        pay,
+        f"{pay}-2",
+    ]
+    attempts = OctoPayment.objects.filter(payment_id=pay).order_by("attempt")
+    assert [(a.attempt, a.status) for a in attempts] == [(1, "canceled"), (2, "created")]
 
 
 def test_octo_refusing_the_prepare_shows_an_error_on_the_checkout(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+from ipaddress import ip_address
 
 import pytest
 from django.test import Client
 
+from kassa.core import urlcheck
 from kassa.core.models import Customer
 from kassa.notifications import webpush
 from kassa.notifications.models import NotificationPreference, PushSubscription
@@ -49,7 +51,12 @@ def test_notification_preferences(portal_client: Client, customer: Customer) -> 
     assert 'name="wallet.low_balance:sms" aria-label="Low wallet balance sms" checked' not in again
 
 
-def test_web_push_opt_in(portal_client: Client, customer: Customer) -> None:
+def test_web_push_opt_in(
+    portal_client: Client, customer: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The push service's host must resolve to a public address (the SSRF guard) and there is no
+    # DNS here; nothing is sent to it in this test.
+    monkeypatch.setattr(urlcheck, "resolve", lambda host, port: [ip_address("8.8.8.8")])
     page = portal_client.get("/portal/notifications").content.decode()
     assert f'data-public-key="{webpush.public_key()}"' in page
     subscribed = portal_client.post(

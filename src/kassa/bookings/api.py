@@ -9,9 +9,9 @@ from django.db.models import F, Q
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from kassa.bookings import clock, links, services
+from kassa.bookings import clock, links, reminders, services
 from kassa.bookings.models import Booking, PaymentLink
-from kassa.bookings.representations import booking_dict, link_dict
+from kassa.bookings.representations import booking_dict, link_dict, reminder_dict
 from kassa.bookings.schemas import (
     BookingIn,
     BookingList,
@@ -22,6 +22,7 @@ from kassa.bookings.schemas import (
     PaymentLinkIn,
     PaymentLinkList,
     PaymentLinkOut,
+    ReminderOut,
 )
 from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of
@@ -182,3 +183,13 @@ def invalidate_payment_link(
         _link(request, link_id), actor=_actor(request), reason=(body.reason if body else None) or ""
     )
     return link_dict(link)
+
+
+@router.post(
+    "/bookings/{booking_id}/reminders",
+    response={200: ReminderOut, **ERRORS},
+    summary="Send a balance reminder now (with a valid link)",
+)
+def send_reminder(request: HttpRequest, booking_id: str) -> dict[str, Any]:
+    reminder = reminders.send_now(_booking(request, booking_id), actor=_actor(request))
+    return reminder_dict(reminder)

@@ -27,6 +27,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -44,6 +45,8 @@ DEFAULT_THRESHOLDS = (7, 3, 1)
 DEFAULT_SEND_TIME = dt.time(9, 0)
 MAX_THRESHOLD = 90
 ENQUEUE_CHUNK = 200
+# Rows a scan inserts (or the table changes by) before the planner's statistics are refreshed.
+ANALYZE_AFTER = 5000
 # Any constant shared by every scanner: the key of the PostgreSQL advisory lock.
 _SCAN_LOCK_KEY = 0x6B617373_0001
 
@@ -118,17 +121,6 @@ def update_settings(
     return row
 
 
-def schedule_of(organization: Organization) -> Schedule | None:
-    row = ReminderSettings.objects.filter(organization=organization).first()
-    if row is not None and not row.enabled:
-        return None
-    return Schedule(
-        timezone=organization.timezone,
-        thresholds=tuple(row.thresholds) if row else DEFAULT_THRESHOLDS,
-        send_time=row.send_time if row else DEFAULT_SEND_TIME,
-    )
-
-
 def _groups() -> dict[Schedule, list[str]]:
     """Organizations that share a time zone and schedule are scanned by the same statements."""
     rows = {r.organization_id: r for r in ReminderSettings.objects.all()}
@@ -177,6 +169,29 @@ def _insert_sql(org_count: int) -> str:
     )
 
 
+def _refresh_statistics(cursor: Any, force: bool = False) -> None:
+    """PostgreSQL plans the scan's anti-join by the reminder table's statistics; on a table
+    that was never analyzed, or grew a lot since (a big catch-up), it may pick a scan per row.
+    Refresh them then (ANALYZE samples a bounded number of rows and sees this transaction's
+    own inserts); otherwise autovacuum keeps them current."""
+    table = Reminder._meta.db_table
+    if not force:
+        cursor.execute(
+            "SELECT s.last_analyze IS NULL AND s.last_autoanalyze IS NULL,"
+            " s.n_mod_since_analyze, c.reltuples"
+            " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+            " WHERE s.relname = %s",
+            [table],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return
+        never, modified, tuples = row
+        if not never and modified <= max(ANALYZE_AFTER, 0.2 * max(tuples, 0)):
+            return
+    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
 def scan(now: dt.datetime | None = None) -> list[int]:
     """Insert every due reminder and enqueue the sending of each; return the queued ids."""
     from kassa.bookings.tasks import send_reminders
@@ -194,7 +209,11 @@ def scan(now: dt.datetime | None = None) -> list[int]:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCAN_LOCK_KEY])
+        postgres = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
+            if postgres:
+                _refresh_statistics(cursor)
+            since_analyze = 0
             for schedule, org_ids in _groups().items():
                 today = clock.local_today(schedule.timezone, now)
                 sql = _insert_sql(len(org_ids))
@@ -220,7 +239,12 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                                 threshold,
                             ],
                         )
-                        for pk, booking_id in cursor.fetchall():
+                        returned = cursor.fetchall()
+                        since_analyze += len(returned)
+                        if postgres and since_analyze > ANALYZE_AFTER:
+                            _refresh_statistics(cursor, force=True)
+                            since_analyze = 0
+                        for pk, booking_id in returned:
                             if booking_id in reminded:
                                 superseded.append(pk)
                             else:

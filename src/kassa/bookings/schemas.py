@@ -89,3 +89,17 @@ class PaymentLinkList(Schema):
 
 class InvalidateIn(Schema):
     reason: str | None = Field(None, max_length=500)
+
+
+class ReminderOut(Schema):
+    id: str
+    object: str = "reminder"
+    booking: str
+    kind: Literal["scheduled", "manual"]
+    threshold_days: int | None
+    urgency: Literal["friendly", "firm", "urgent"]
+    status: Literal["queued", "sent", "skipped"]
+    payment_link: str | None
+    notification: str | None
+    due_at: str
+    sent_at: str | None

@@ -38,8 +38,8 @@ def _ip(request: HttpRequest) -> str:
 
 def _limits() -> tuple[int, int]:
     return (
-        int(getattr(settings, "KASSA_PAY_RATE_LIMIT", 60)),
-        int(getattr(settings, "KASSA_PAY_PROBE_LIMIT", 10)),
+        int(settings.KASSA_PAY_RATE_LIMIT),
+        int(settings.KASSA_PAY_PROBE_LIMIT),
     )
 
 

@@ -5,8 +5,8 @@ three steps, none of them holding a transaction across the network:
 
 1. claim: take up to N due rows with a lease (`lease_owner`, `lease_expires_at`; SKIP LOCKED
    on PostgreSQL) and commit;
-2. send: POST them concurrently with aiohttp (15 s timeout each, no redirects, addresses
-   re-checked against SSRF at connect time);
+2. send: POST them concurrently (kassa.events.http: 15 s timeout each, no redirects,
+   addresses re-checked against SSRF at connect time);
 3. record: one transaction writes every attempt and moves each delivery on: 2xx succeeded,
    410 failed and the endpoint disabled, anything else retried on the schedule below or, after
    the last attempt, failed.
@@ -19,11 +19,10 @@ claims them again, so every event is delivered at least once (receivers deduplic
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import secrets
-import socket
+import ssl
 import threading
 import time
 from collections import defaultdict
@@ -31,16 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from kassa.core.representations import iso
-from kassa.core.urlcheck import is_public_address, private_addresses_allowed
+from kassa.events.http import HttpClient, RefusedAddress
 from kassa.events.models import (
     DeliveryStatus,
     EndpointStatus,
@@ -252,53 +248,8 @@ def claim(owner: str, *, now: datetime, limit: int) -> list[Outgoing]:
 # ---------------------------------------------------------------- send
 
 
-class PublicResolver(AbstractResolver):
-    """Resolves like the system resolver, then drops every address that is not public (unless
-    private addresses are allowed): a DNS name re-pointed at 127.0.0.1 after the URL was
-    accepted fails to connect instead of reaching the inside."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
-        allow_private = private_addresses_allowed()
-        results: list[ResolveResult] = []
-        for fam, _, proto, _, sockaddr in infos:
-            address = str(sockaddr[0]).split("%", 1)[0]
-            if not allow_private and not is_public_address(ipaddress.ip_address(address)):
-                continue
-            results.append(
-                ResolveResult(
-                    hostname=host,
-                    host=address,
-                    port=int(sockaddr[1]),
-                    family=fam,
-                    proto=proto,
-                    flags=socket.AI_NUMERICHOST,
-                )
-            )
-        if not results:
-            raise OSError(f"{host} has no public address; webhooks are only sent to public ones")
-        return results
-
-    async def close(self) -> None:
-        return None
-
-
-def new_session(concurrency: int = 256) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=concurrency, limit_per_host=concurrency, resolver=PublicResolver(), ttl_dns_cache=30
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
-        trust_env=False,  # never through a proxy picked up from the environment
-        skip_auto_headers=("User-Agent",),
-        # No cookies kept between merchants' endpoints, no decompression: less work per request.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-    )
+def new_session(concurrency: int = 256) -> HttpClient:
+    return HttpClient(concurrency=concurrency, user_agent=USER_AGENT)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
@@ -317,54 +268,35 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
 
 
-def _refused_literal(url: str) -> bool:
-    """aiohttp does not resolve IP literals, so the resolver's check is repeated for them."""
-    if private_addresses_allowed():
-        return False
-    host = urlsplit(url).hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not is_public_address(address)
-
-
-async def _send_one(session: aiohttp.ClientSession, item: Outgoing) -> Outcome:
+async def _send_one(session: HttpClient, item: Outgoing) -> Outcome:
     started = time.perf_counter()
-    if _refused_literal(item.url):
-        return Outcome(
-            status_code=None,
-            latency_ms=0,
-            error="refused: the URL's address is not public; webhooks are only sent to public ones",
-        )
     try:
-        async with session.post(
-            item.url, data=item.body, headers=item.headers, allow_redirects=False
-        ) as response:
-            head = await response.content.read(RESPONSE_HEAD)
-            if not response.content.at_eof():
-                response.close()  # a large body is not read; the connection is dropped
-            retry_after = None
-            if response.status in (429, 503):
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), datetime.now(UTC)
-                )
-            return Outcome(
-                status_code=response.status,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                body_head=head.decode("utf-8", "replace"),
-                retry_after=retry_after,
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            response = await session.post(
+                item.url, item.body, item.headers, head_limit=RESPONSE_HEAD
             )
     except TimeoutError:
         error = f"timed out after {TIMEOUT_SECONDS:g} s"
-    except (aiohttp.ClientError, OSError, ValueError) as exc:
+    except RefusedAddress as exc:
+        error = f"refused: {exc}"
+    except (OSError, ValueError, ssl.SSLError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    else:
+        retry_after = None
+        if response.status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+        return Outcome(
+            status_code=response.status,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            body_head=response.body_head.decode("utf-8", "replace"),
+            retry_after=retry_after,
+        )
     return Outcome(
         status_code=None, latency_ms=int((time.perf_counter() - started) * 1000), error=error[:300]
     )
 
 
-async def send_all(session: aiohttp.ClientSession, batch: list[Outgoing]) -> list[Outcome]:
+async def send_all(session: HttpClient, batch: list[Outgoing]) -> list[Outcome]:
     return list(await asyncio.gather(*(_send_one(session, item) for item in batch)))
 
 
@@ -539,7 +471,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.idle_wait = idle_wait
 
-    def step(self, loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> int:
+    def step(self, loop: asyncio.AbstractEventLoop, session: HttpClient) -> int:
         now = timezone.now()
         batch = claim(self.owner, now=now, limit=self.batch)
         if not batch:
@@ -551,7 +483,7 @@ class Dispatcher:
     def run(self, stop: threading.Event) -> None:
         loop = asyncio.new_event_loop()
 
-        async def open_session() -> aiohttp.ClientSession:
+        async def open_session() -> HttpClient:
             return new_session(self.concurrency)
 
         session = loop.run_until_complete(open_session())

@@ -153,6 +153,12 @@ def deliver(notification_id: str) -> str:
     except Refused as exc:
         _finish(row, NotificationStatus.FAILED, str(exc))
         return NotificationStatus.FAILED
+    except Exception as exc:
+        # A bug or an error a channel did not foresee: the row must not stay `sending` with
+        # no task left to look at it, so it is retried like a passing failure.
+        logger.exception("unexpected error sending %s", row.id)
+        _transient_failure(row, TransientFailure(f"unexpected error: {type(exc).__name__}: {exc}"))
+        return NotificationStatus.RETRYING
     _finish(row, NotificationStatus.SENT)
     if row.channel != Channel.PUSH:
         # A success clears the address's record of hard failures.

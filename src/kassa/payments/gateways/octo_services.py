@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kassa.core import audit
 from kassa.core.actors import Actor
@@ -55,6 +56,9 @@ DEFAULT_HOLD_CHECK_MINUTES = 30
 clock: Callable[[], datetime] = timezone.now
 
 _ENDED = frozenset({St.CANCELED, St.FAILED})
+
+# Stored in English on the payment and translated when the checkout shows it.
+NOT_TAKEN = gettext_noop("OCTO did not take the payment.")
 
 
 class HoldNotOpen(StateConflict):
@@ -238,11 +242,7 @@ def confirm(
         amount=amount if outcome == Outcome.SUCCEEDED else None,
         currency=attempt.currency if outcome == Outcome.SUCCEEDED else None,
         failure_code=f"octo_{state.status}" if state.status in _ENDED else None,
-        failure_message=(
-            "OCTO did not take the payment; the customer may try again."
-            if state.status in _ENDED
-            else None
-        ),
+        failure_message=(NOT_TAKEN if state.status in _ENDED else None),
     )
 
 
@@ -417,11 +417,7 @@ def apply_state(account: GatewayAccount, attempt_id: int, state: protocol.Paymen
         amount=amount if outcome == Outcome.SUCCEEDED else None,
         currency=attempt.currency if outcome == Outcome.SUCCEEDED else None,
         failure_code=f"octo_{state.status}" if state.status in _ENDED else None,
-        failure_message=(
-            "OCTO did not take the payment; the customer may try again."
-            if state.status in _ENDED
-            else None
-        ),
+        failure_message=(NOT_TAKEN if state.status in _ENDED else None),
     )
     if outcome in (Outcome.SUCCEEDED, Outcome.PROCESSING):
         claim(account, payment)
