@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from kassa.core import demo
 from kassa.core.actors import Actor
 from kassa.core.models import Customer, Organization
@@ -32,7 +34,14 @@ def load(organization: Organization, customers: dict[str, Customer]) -> dict[str
         services.charge(
             wallet, amount=1250, description="Phone minutes (demo)", idempotency_key="demo-1"
         )
-    return {"wallet": f"/admin/wallets/wallet/{wallet.id}/change/ ({customer.name}, EUR)"}
+    base = settings.KASSA_BASE_URL
+    return {
+        "Wallet": f"{base}/admin/wallets/wallet/{wallet.id}/change/ ({customer.name}, EUR)",
+        # The sign-in link is emailed; with the default console email backend it is printed
+        # by the worker in the `kassa serve` output.
+        "Portal": f"{base}/portal/sign-in   as {customer.email} (the sign-in email is "
+        "printed in this terminal)",
+    }
 
 
 demo.register(load)
