@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,9 +86,13 @@ class SseStream:
                 message.data = value
         raise EOFError("the stream ended")
 
-    def next_event(self, kind: str = "balance") -> Message:
-        """The next event of this kind, skipping heartbeats and the retry hint."""
-        while True:
+    def next_event(self, kind: str = "balance", within: float = 60) -> Message:
+        """The next event of this kind, skipping heartbeats and the retry hint. Heartbeats
+        keep the connection's read timeout from firing, so a missing event fails here after
+        `within` seconds instead of hanging the run."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
             message = self.next()
             if message.event == kind:
                 return message
+        raise AssertionError(f"no {kind!r} event within {within} s")

@@ -163,9 +163,10 @@ async def sqlite_poller(hub: Hub) -> None:
             logger.warning("SSE poll failed", extra={"error": str(exc)})
             continue
         for event in states:
-            # The first look only records where each wallet stands: its streams read the
-            # current state themselves when they start.
-            if event.wallet_id in seen and event.sequence > seen[event.wallet_id]:
+            # A wallet's first look is dispatched too: a change committed between a stream's
+            # start and that look would otherwise be lost. Streams drop events at or below the
+            # sequence they have already sent, so this repeats nothing to them.
+            if event.sequence > seen.get(event.wallet_id, 0):
                 hub.dispatch(event)
             seen[event.wallet_id] = max(event.sequence, seen.get(event.wallet_id, 0))
 
