@@ -6,10 +6,14 @@ so thousands of open streams do not each hold a Django request thread; see docs/
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from kassa.core.asgi_handler import SyncChainASGIHandler  # noqa: E402  (needs Django set up)
+
+django_application = SyncChainASGIHandler()
 
 from kassa.wallets.stream_asgi import StreamApp  # noqa: E402  (needs Django set up first)
 
