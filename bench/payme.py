@@ -32,7 +32,7 @@ import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ledger import _admin_connect
-from payments import pgbench, setup
+from payments import percentile, pgbench, setup
 
 KEY = "BENCH_KEY_0123456789abcdefghijklmnop"
 MERCHANT_ID = "5e730e8e0b852a417aa49ceb"
@@ -86,13 +86,6 @@ def cpu_used(
         part: sum(after[part][pid] - before[part].get(pid, 0.0) for pid in after[part])
         for part in after
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def wait_ready(base: str) -> None:
