@@ -11,9 +11,9 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
 django.setup(set_prefix=False)
 
-from kassa.core.asgi_handler import SyncChainASGIHandler  # noqa: E402  (needs Django set up)
+from kassa.core.wsgi_bridge import WSGIBridge  # noqa: E402  (needs Django set up)
 
-django_application = SyncChainASGIHandler()
+django_application = WSGIBridge()
 
 from kassa.wallets.stream_asgi import StreamApp  # noqa: E402  (needs Django set up first)
 

@@ -72,8 +72,9 @@ def _migrate(verbosity: int = 0) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
     from django.conf import settings
+
+    from kassa.core import webserver
 
     config = settings.CONFIG
     children: list[subprocess.Popen[bytes]] = []
@@ -90,15 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # down; with the default handler that would kill us before the children are stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(
-            "kassa.asgi:application",
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            lifespan="off",
-            log_level="warning",
-            timeout_graceful_shutdown=5,
-        )
+        webserver.serve(args.host, args.port, args.workers)
     finally:
         for child in children:
             if child.poll() is None:

@@ -121,6 +121,7 @@ class Config:
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 10
+    web_threads: int = 16
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
     # Pay pages (/pay/...): requests a minute per IP, unknown tokens per IP in ten minutes.
@@ -153,7 +154,9 @@ def parse_bool(name: str, raw: str | None, default: bool) -> bool:
     raise ConfigError(f"{name} must be one of 1, true, yes, on, 0, false, no, off (got {raw!r}).")
 
 
-def parse_int(name: str, raw: str | None, default: int, *, minimum: int = 0) -> int:
+def parse_int(
+    name: str, raw: str | None, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -162,6 +165,8 @@ def parse_int(name: str, raw: str | None, default: int, *, minimum: int = 0) -> 
         raise ConfigError(f"{name} must be a whole number (got {raw!r}).") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum} (got {value}).")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum} (got {value}).")
     return value
 
 
@@ -310,6 +315,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
         database_pool_size=parse_int(
             "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 10, minimum=1
+        ),
+        web_threads=parse_int(
+            "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 16, minimum=1, maximum=256
         ),
         checkout_ttl_minutes=parse_int(
             "KASSA_CHECKOUT_TTL_MINUTES", env.get("KASSA_CHECKOUT_TTL_MINUTES"), 1440, minimum=5
