@@ -14,9 +14,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+
+
+def database_url(settings: Any) -> str:
+    """The test database as a KASSA_DATABASE_URL, for other processes."""
+    db = settings.DATABASES["default"]
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    return (
+        f"postgresql://{quote(db['USER'])}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
 def free_port() -> int:

@@ -42,6 +42,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_listener(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Set up after the test databases, so torn down before they are dropped: the hot-cache
+    listener's connection must be closed by then."""
+    yield
+    from kassa.core import hotcache
+
+    hotcache.stop_listener()
+
+
 @pytest.fixture(autouse=True)
 def _postgres_only(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("postgres") is None:

@@ -122,6 +122,7 @@ class Config:
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 10
     web_threads: int = 16
+    cache_seconds: int = 5
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
     # Pay pages (/pay/...): requests a minute per IP, unknown tokens per IP in ten minutes.
@@ -318,6 +319,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         web_threads=parse_int(
             "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 16, minimum=1, maximum=256
+        ),
+        cache_seconds=parse_int(
+            "KASSA_CACHE_SECONDS", env.get("KASSA_CACHE_SECONDS"), 5, minimum=0, maximum=300
         ),
         checkout_ttl_minutes=parse_int(
             "KASSA_CHECKOUT_TTL_MINUTES", env.get("KASSA_CHECKOUT_TTL_MINUTES"), 1440, minimum=5

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 
 from kassa.core.services import IssuedKey
-from tests.asgi_server import free_port, start_server_process, stop_process
+from tests.asgi_server import database_url, free_port, start_server_process, stop_process
 from tests.wallets.sse_client import SseStream
 from tests.wallets.stream_fixtures import wallet_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def database_url(settings: Any) -> str:
-    db = settings.DATABASES["default"]
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    return (
-        f"postgresql://{quote(db['USER'])}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 def test_a_charge_through_one_process_reaches_a_stream_on_another(

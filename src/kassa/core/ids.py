@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 from typing import Any
 
@@ -29,9 +30,21 @@ def _encode(value: int) -> str:
     return "".join(reversed(chars))
 
 
+_last_value = 0
+_lock = threading.Lock()
+
+
 def new_id(prefix: str) -> str:
+    """A new id. Within one process ids are strictly increasing: in the same millisecond (or if
+    the clock steps back) the previous value plus one is used, as ULID's monotonic mode does,
+    so that objects created one after the other sort in that order."""
+    global _last_value
     millis = time.time_ns() // 1_000_000
-    value = (millis << 80) | secrets.randbits(80)
+    with _lock:
+        value = (millis << 80) | secrets.randbits(80)
+        if value <= _last_value:
+            value = _last_value + 1
+        _last_value = value
     return f"{prefix}_{_encode(value)}"
 
 

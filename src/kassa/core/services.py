@@ -20,6 +20,7 @@ from django.utils import timezone
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, StateConflict
+from kassa.core.hotcache import HotCache
 from kassa.core.models import ApiKey, ApiKeyMode, Customer, Membership, Organization, Role
 from kassa.core.money import normalize_currency
 from kassa.core.representations import customer_dict
@@ -135,14 +136,23 @@ def revoke_api_key(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
     return locked
 
 
+# Active keys by hash, with their organization (kassa.core.hotcache; cleared by every save of
+# a key or an organization). The instances are shared: callers read them, never change them.
+_API_KEYS: HotCache[str, ApiKey] = HotCache("api_keys")
+
+
 def authenticate_api_key(raw: str) -> ApiKey | None:
     """The active key for this secret, or None. Touches `last_used_at` at most once a minute."""
     if not raw.startswith(("sk_test_", "sk_live_")) or len(raw) > 100:
         return None
-    key = (
-        ApiKey.objects.select_related("organization")
-        .filter(key_hash=hash_api_key(raw), revoked_at__isnull=True)
-        .first()
+    digest = hash_api_key(raw)
+    key = _API_KEYS.get(
+        digest,
+        lambda: (
+            ApiKey.objects.select_related("organization")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        ),
     )
     if key is None:
         return None

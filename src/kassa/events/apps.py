@@ -16,6 +16,11 @@ class EventsConfig(AppConfig):
         from kassa.notifications.services import register_type
 
         on_event(fan_out)
+
+        from kassa.core.hotcache import clear_on_change
+        from kassa.events.models import WebhookEndpoint
+
+        clear_on_change(WebhookEndpoint, "webhook_endpoints")
         register_service("webhooks.dispatcher", run_dispatchers)
         register_type(
             "webhooks.endpoint_disabled",

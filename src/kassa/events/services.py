@@ -27,7 +27,9 @@ def on_event(listener: Callable[[Event], None]) -> None:
 def emit(organization_id: str, event_type: str, obj: dict[str, Any]) -> Event:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}; add it to the catalogue")
-    with transaction.atomic():
+    # Part of the caller's transaction when there is one (no savepoint: a failure here must
+    # undo the change the event reports anyway).
+    with transaction.atomic(savepoint=False):
         event = Event.objects.create(
             organization_id=organization_id,
             type=event_type,

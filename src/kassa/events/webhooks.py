@@ -14,6 +14,7 @@ from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.crypto import encrypt
 from kassa.core.errors import InvalidRequest, StateConflict
+from kassa.core.hotcache import HotCache
 from kassa.core.models import Organization
 from kassa.core.representations import iso
 from kassa.core.urlcheck import check_webhook_url
@@ -336,11 +337,25 @@ def redeliver_failed_since(
 # ---------------------------------------------------------------- fan-out
 
 
+# An organization's enabled endpoints (kassa.core.hotcache; cleared by every save or delete
+# of an endpoint), so that emitting an event costs no query when nobody listens.
+_ENABLED: HotCache[str, tuple[WebhookEndpoint, ...]] = HotCache("webhook_endpoints")
+
+
+def _enabled_endpoints(organization_id: str) -> tuple[WebhookEndpoint, ...]:
+    found = _ENABLED.get(
+        organization_id,
+        lambda: tuple(
+            WebhookEndpoint.objects.filter(
+                organization_id=organization_id, status=EndpointStatus.ENABLED
+            ).only("id", "enabled_events")
+        ),
+    )
+    return found or ()
+
+
 def fan_out(event: Event) -> None:
     """`emit` listener: one pending delivery per enabled endpoint subscribed to the type."""
-    endpoints = WebhookEndpoint.objects.filter(
-        organization_id=event.organization_id, status=EndpointStatus.ENABLED
-    ).only("id", "enabled_events")
     deliveries = [
         WebhookDelivery(
             organization_id=event.organization_id,
@@ -348,7 +363,7 @@ def fan_out(event: Event) -> None:
             event=event,
             next_attempt_at=event.created_at,
         )
-        for endpoint in endpoints
+        for endpoint in _enabled_endpoints(event.organization_id)
         if endpoint.accepts(event.type)
     ]
     if deliveries:

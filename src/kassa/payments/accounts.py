@@ -11,10 +11,35 @@ from django.utils import timezone
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest
+from kassa.core.hotcache import HotCache
 from kassa.core.models import Organization
 from kassa.core.money import normalize_currency
 from kassa.payments.gateways.registry import gateway_class
 from kassa.payments.models import GatewayAccount
+
+
+# kassa.core.hotcache; cleared by every save or delete of a gateway account. The instances are
+# shared between requests: read them, never change them (updates lock and reload the row).
+_ENABLED: HotCache[str, tuple[GatewayAccount, ...]] = HotCache("gateway_accounts")
+_BY_ID: HotCache[str, GatewayAccount] = HotCache("gateway_accounts_by_id")
+
+
+def enabled_accounts(organization_id: str) -> tuple[GatewayAccount, ...]:
+    """The organization's enabled gateway accounts, defaults first, then the oldest first."""
+    found = _ENABLED.get(
+        organization_id,
+        lambda: tuple(
+            GatewayAccount.objects.filter(
+                organization_id=organization_id, status=GatewayAccount.Status.ENABLED
+            ).order_by("-is_default", "created_at")
+        ),
+    )
+    return found or ()
+
+
+def account_by_id(account_id: str) -> GatewayAccount | None:
+    """The gateway account with this id (any organization, any status), or None."""
+    return _BY_ID.get(account_id, lambda: GatewayAccount.objects.filter(pk=account_id).first())
 
 
 def _currencies(values: Any, provider_currencies: tuple[str, ...] | None) -> list[str]:

@@ -11,3 +11,8 @@ class PaymentsConfig(AppConfig):
         from kassa.payments.gateways.registry import load_connectors
 
         load_connectors()
+
+        from kassa.core.hotcache import clear_on_change
+        from kassa.payments.models import GatewayAccount
+
+        clear_on_change(GatewayAccount, "gateway_accounts", "gateway_accounts_by_id")

@@ -26,6 +26,7 @@ from kassa.core.money import normalize_currency, validate_amount
 from kassa.core.validation import validate_metadata
 from kassa.events.services import emit
 from kassa.payments import ledger as payment_ledger
+from kassa.payments.accounts import account_by_id, enabled_accounts
 from kassa.payments.gateways.base import (
     ChargeRequest,
     CheckoutRequest,
@@ -74,12 +75,11 @@ class Change:
 
 def eligible_accounts(organization_id: str, currency: str, livemode: bool) -> list[GatewayAccount]:
     """Enabled accounts of the right mode that accept the currency, the default first."""
-    accounts = GatewayAccount.objects.filter(
-        organization_id=organization_id,
-        status=GatewayAccount.Status.ENABLED,
-        test_mode=not livemode,
-    ).order_by("-is_default", "created_at")
-    return [a for a in accounts if not a.currencies or currency in a.currencies]
+    return [
+        a
+        for a in enabled_accounts(organization_id)
+        if a.test_mode != livemode and (not a.currencies or currency in a.currencies)
+    ]
 
 
 def _account_for_payment(
@@ -95,8 +95,8 @@ def _account_for_payment(
                 param="gateway_account",
             )
         return eligible[0]
-    account = GatewayAccount.objects.filter(organization=organization, pk=account_id).first()
-    if account is None:
+    account = account_by_id(account_id)
+    if account is None or account.organization_id != organization.id:
         raise ResourceMissing(f"No such gateway account: {account_id!r}.", param="gateway_account")
     _check_account(account, currency, livemode)
     return account

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from kassa.core.dbinfo import listener_conninfo
 from kassa.wallets.signals import balance_changed
 from kassa.wallets.stream_hub import (
     CHANNEL,
@@ -59,23 +60,6 @@ def connect_receiver() -> None:
     balance_changed.connect(on_balance_changed, dispatch_uid="kassa.wallets.stream_publish")
 
 
-def _conninfo() -> dict[str, Any]:
-    db = settings.DATABASES["default"]
-    params: dict[str, Any] = {
-        "dbname": db["NAME"],
-        "user": db.get("USER") or None,
-        "password": db.get("PASSWORD") or None,
-        "host": db.get("HOST") or None,
-        "port": db.get("PORT") or None,
-        "connect_timeout": 5,
-        "application_name": "kassa-sse-listener",
-    }
-    for key, value in (db.get("OPTIONS") or {}).items():
-        if key not in {"pool", "connect_timeout"} and isinstance(value, str):
-            params[key] = value
-    return {k: v for k, v in params.items() if v is not None}
-
-
 async def postgres_listener(hub: Hub) -> None:
     """LISTEN on one connection for this process and dispatch to the hub, reconnecting with
     backoff. After a reconnect every stream resynchronises from the database, because
@@ -86,7 +70,9 @@ async def postgres_listener(hub: Hub) -> None:
     connected_before = False
     while True:
         try:
-            conn = await psycopg.AsyncConnection.connect(autocommit=True, **_conninfo())
+            conn = await psycopg.AsyncConnection.connect(
+                autocommit=True, **listener_conninfo("kassa-sse-listener")
+            )
             async with conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
                 hub.listening.set()

@@ -3,27 +3,22 @@
 Everything here is synchronous ORM code; the ASGI stream app calls it through
 `sync_to_async`, so a stream holds a thread only for these short look-ups, never while it waits.
 Opening a stream costs one query for the wallet and its newest ledger entry, plus the key or
-session look-up; an API key found valid is remembered for `KEY_CACHE_SECONDS`, so a crowd of
-streams reconnecting at once (after a deploy) does not look the same key up thousands of times.
+session look-up; API keys come from the process's key cache (kassa.core.hotcache), so a crowd
+of streams reconnecting at once (after a deploy) does not look the same key up thousands of
+times, and a revoked key stops opening streams as soon as the revocation is committed.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import close_old_connections, connection
 
-from kassa.core.services import authenticate_api_key, hash_api_key
+from kassa.core.services import authenticate_api_key
 from kassa.wallets.stream_hub import BalanceEvent
 
 PORTAL_SESSION_CUSTOMER = "kassa_portal_customer"
-# A revoked key can still open streams this long in a process that saw it valid (streams
-# already open are not cut either: they only ever show the balance).
-KEY_CACHE_SECONDS = 10.0
-_KEY_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,30 +47,9 @@ def release_connection() -> None:
         close_old_connections()
 
 
-_keys: dict[str, tuple[str, float]] = {}
-_keys_lock = threading.Lock()
-
-
 def _organization_for_key(secret: str) -> str | None:
-    digest = hash_api_key(secret)
-    now = time.monotonic()
-    with _keys_lock:
-        cached = _keys.get(digest)
-    if cached is not None and cached[1] > now:
-        return cached[0]
     key = authenticate_api_key(secret)
-    if key is None:
-        return None
-    with _keys_lock:
-        if len(_keys) >= _KEY_CACHE_MAX:
-            _keys.clear()
-        _keys[digest] = (key.organization_id, now + KEY_CACHE_SECONDS)
-    return key.organization_id
-
-
-def forget_cached_keys() -> None:
-    with _keys_lock:
-        _keys.clear()
+    return key.organization_id if key is not None else None
 
 
 def _open(**filters: str) -> Opened:

@@ -1,0 +1,25 @@
+"""Connection parameters for the long-lived PostgreSQL connections that LISTEN (the cache
+invalidation listener, the live balance hub): Django's own settings, outside its pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+
+def listener_conninfo(application_name: str) -> dict[str, Any]:
+    db = settings.DATABASES["default"]
+    params: dict[str, Any] = {
+        "dbname": db["NAME"],
+        "user": db.get("USER") or None,
+        "password": db.get("PASSWORD") or None,
+        "host": db.get("HOST") or None,
+        "port": db.get("PORT") or None,
+        "connect_timeout": 5,
+        "application_name": application_name,
+    }
+    for key, value in (db.get("OPTIONS") or {}).items():
+        if key not in {"pool", "connect_timeout"} and isinstance(value, str):
+            params[key] = value
+    return {k: v for k, v in params.items() if v is not None}

@@ -1,0 +1,194 @@
+"""In-process caches for the few lookups every request makes and that rarely change: the API
+key (with its organization), an organization's gateway accounts, its webhook endpoints.
+
+Each lookup is one query that costs more than the rest of a small request; caching them is
+most of what lets one web process answer hundreds of payments a second (docs/benchmarks.md).
+A cached value must never be used long after it changed, so:
+- a service that changes a cached kind of row calls `changed(name)` inside its transaction
+  (model signals do it for every save and delete): this process drops the cache at once and
+  again after the commit;
+- on PostgreSQL `changed` also sends `NOTIFY kassa_cache` in the transaction, and every Kassa
+  process LISTENs on one connection (a daemon thread) and drops the named cache when the
+  commit is delivered, within milliseconds;
+- whatever happens to that connection, no entry lives longer than `KASSA_CACHE_SECONDS`
+  (default 5); while the listener is down or reconnecting, the caches are bypassed entirely.
+SQLite deployments are one web process; its worker and scheduler rely on the time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+
+logger = logging.getLogger("kassa.core.hotcache")
+
+CHANNEL = "kassa_cache"
+_MAX_ENTRIES = 10_000
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_caches: dict[str, HotCache[Any, Any]] = {}
+
+
+class HotCache(Generic[K, V]):
+    """A dict of values that expire after `KASSA_CACHE_SECONDS`; misses are not cached."""
+
+    def __init__(self, name: str) -> None:
+        if name in _caches:
+            raise ValueError(f"a hot cache named {name!r} exists already")
+        self.name = name
+        self._entries: dict[K, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+        _caches[name] = self
+
+    def get(self, key: K, load: Callable[[], V | None]) -> V | None:
+        if not _usable():
+            return load()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        generation = _generation
+        value = load()
+        if value is not None:
+            with self._lock:
+                # A change seen while loading may have made this value stale already.
+                if generation == _generation:
+                    if len(self._entries) >= _MAX_ENTRIES:
+                        self._entries.clear()
+                    self._entries[key] = (now + settings.KASSA_CACHE_SECONDS, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_generation = 0  # bumped on every clear, so a load that raced with a change is not stored
+_generation_lock = threading.Lock()
+
+
+def _clear(names: tuple[str, ...] | None) -> None:
+    global _generation
+    with _generation_lock:
+        _generation += 1
+    for name, cache in list(_caches.items()):
+        if names is None or name in names:
+            cache.clear()
+
+
+def clear_on_change(model: type[Any], *names: str) -> None:
+    """Every save and delete of `model` rows changes the named caches."""
+    from django.db.models.signals import post_delete, post_save
+
+    def receiver(**kwargs: Any) -> None:
+        changed(*names)
+
+    uid = f"kassa.hotcache:{model._meta.label}:{','.join(names)}"
+    post_save.connect(receiver, sender=model, weak=False, dispatch_uid=uid + ":save")
+    post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=uid + ":delete")
+
+
+def changed(*names: str) -> None:
+    """Rows behind these caches are being changed in the current transaction (or just were).
+    A name whose cache was never created (its module not imported) has nothing to clear."""
+    _clear(names)
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _clear(names))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, ",".join(names)])
+
+
+# -- the listener ---------------------------------------------------------------------------
+
+_listener_lock = threading.Lock()
+_listener: _Listener | None = None
+
+
+def _usable() -> bool:
+    """Caches are used on SQLite always, on PostgreSQL only while this process listens."""
+    if not settings.KASSA_CACHE_SECONDS:
+        return False
+    if connection.vendor != "postgresql":
+        return True
+    listener = _listener
+    if listener is None:
+        start_listener()
+        return False
+    return listener.listening and listener.is_alive()
+
+
+class _Listener(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="kassa-cache-listener", daemon=True)
+        self.listening = False
+        self.stopping = threading.Event()
+        self.connection: Any = None
+
+    def run(self) -> None:
+        import psycopg
+
+        from kassa.core.dbinfo import listener_conninfo
+
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(
+                    autocommit=True, **listener_conninfo("kassa-cache-listener")
+                ) as conn:
+                    self.connection = conn
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    _clear(None)  # anything could have changed while nobody listened
+                    self.listening = True
+                    delay = 0.5
+                    while not self.stopping.is_set():
+                        for notify in conn.notifies(timeout=1.0):
+                            _clear(tuple(notify.payload.split(",")))
+            except Exception as exc:  # any failure: stop trusting the caches, then retry
+                if self.stopping.is_set():
+                    break
+                logger.warning("cache listener reconnecting: %s", exc)
+            finally:
+                self.listening = False
+                self.connection = None
+                _clear(None)
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def start_listener() -> None:
+    global _listener
+    with _listener_lock:
+        if _listener is None or not _listener.is_alive():
+            _listener = _Listener()
+            _listener.start()
+
+
+def wait_listening(timeout: float = 10.0) -> bool:
+    """Start the listener if needed and wait until it listens (tests, start-up)."""
+    start_listener()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listener = _listener
+        if listener is not None and listener.listening:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def stop_listener() -> None:
+    """Close the listening connection (before a test database is dropped)."""
+    global _listener
+    with _listener_lock:
+        listener, _listener = _listener, None
+    if listener is not None:
+        listener.stopping.set()
+        listener.join(5)
