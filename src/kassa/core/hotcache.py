@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,13 +31,10 @@ logger = logging.getLogger("kassa.core.hotcache")
 CHANNEL = "kassa_cache"
 _MAX_ENTRIES = 10_000
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
 _caches: dict[str, HotCache[Any, Any]] = {}
 
 
-class HotCache(Generic[K, V]):
+class HotCache[K: Hashable, V]:
     """A dict of values that expire after `KASSA_CACHE_SECONDS`; misses are not cached."""
 
     def __init__(self, name: str) -> None:

@@ -17,7 +17,6 @@ from kassa.core.money import normalize_currency
 from kassa.payments.gateways.registry import gateway_class
 from kassa.payments.models import GatewayAccount
 
-
 # kassa.core.hotcache; cleared by every save or delete of a gateway account. The instances are
 # shared between requests: read them, never change them (updates lock and reload the row).
 _ENABLED: HotCache[str, tuple[GatewayAccount, ...]] = HotCache("gateway_accounts")
