@@ -258,3 +258,74 @@ def test_account_creation_is_idempotent(org) -> None:  # type: ignore[no-untyped
     a = ledger.get_or_create_account(org.id, kind="wallet", currency="EUR", owner_id="wal_x")
     b = ledger.get_or_create_account(org.id, kind="wallet", currency="EUR", owner_id="wal_x")
     assert a.pk == b.pk and LedgerAccount.objects.count() == 1
+
+
+def test_a_posting_reports_each_accounts_balance_and_newest_entry(accounts) -> None:  # type: ignore[no-untyped-def]
+    org, source, wallet, revenue = accounts
+    first, second = ledger.post_batch(
+        org.id,
+        [
+            ledger.transfer(
+                kind="topup", idempotency_key="b1", source=source, destination=wallet, amount=500
+            ),
+            ledger.transfer(
+                kind="charge", idempotency_key="b2", source=wallet, destination=revenue, amount=80
+            ),
+        ],
+    )
+    newest = {
+        account: LedgerEntry.objects.filter(account_id=account).order_by("-id").first()
+        for account in (source.pk, wallet.pk, revenue.pk)
+    }
+    assert first.balances[source.pk] == (-500, newest[source.pk].pk)
+    wallet_first = LedgerEntry.objects.filter(transaction_id=first.transaction_id, account=wallet)
+    assert first.balances[wallet.pk] == (500, wallet_first.get().pk)
+    assert second.balances[wallet.pk] == (420, newest[wallet.pk].pk)
+    assert second.balances[revenue.pk] == (80, newest[revenue.pk].pk)
+    replay = ledger.post(
+        org.id,
+        ledger.transfer(
+            kind="topup", idempotency_key="b1", source=source, destination=wallet, amount=500
+        ),
+    )
+    assert replay.replayed and replay.balances == {}
+
+
+def test_a_refusal_leaves_the_callers_transaction_usable(accounts) -> None:  # type: ignore[no-untyped-def]
+    org, source, wallet, revenue = accounts
+    with transaction.atomic():
+        ledger.post(
+            org.id,
+            ledger.transfer(
+                kind="topup", idempotency_key="t", source=source, destination=wallet, amount=50
+            ),
+        )
+        with pytest.raises(InsufficientFunds):
+            ledger.post(
+                org.id,
+                ledger.transfer(
+                    kind="charge",
+                    idempotency_key="c",
+                    source=wallet,
+                    destination=revenue,
+                    amount=51,
+                ),
+            )
+        with pytest.raises(LedgerIdempotencyConflict):
+            ledger.post(
+                org.id,
+                ledger.transfer(
+                    kind="topup", idempotency_key="t", source=source, destination=wallet, amount=9
+                ),
+            )
+        # No savepoint was rolled back and nothing was written by the refusals: the same
+        # transaction goes on and commits what it did.
+        ledger.post(
+            org.id,
+            ledger.transfer(
+                kind="charge", idempotency_key="c2", source=wallet, destination=revenue, amount=50
+            ),
+        )
+    assert ledger.balance_of(wallet.pk) == 0
+    assert not LedgerTransaction.objects.filter(idempotency_key="c").exists()
+    assert_ledger_balanced(org.id)

@@ -17,11 +17,11 @@ import hashlib
 import json
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
+from kassa.core import fastdb
 from kassa.core.auth import bearer_token
 from kassa.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest, KassaError
 from kassa.core.models import IdempotencyRecord
@@ -66,19 +66,16 @@ class IdempotencyMiddleware(MiddlewareMixin):
         self, request: HttpRequest, organization_id: str, key: str, fingerprint: str
     ) -> HttpResponse | None:
         now = timezone.now()
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    organization_id=organization_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status=IdempotencyRecord.Status.IN_PROGRESS,
-                    locked_until=now + LEASE,
-                    expires_at=now + KEY_TTL,
-                )
-        except IntegrityError:
-            pass
-        else:
+        record = IdempotencyRecord(
+            organization_id=organization_id,
+            key=key,
+            fingerprint=fingerprint,
+            status=IdempotencyRecord.Status.IN_PROGRESS,
+            locked_until=now + LEASE,
+            expires_at=now + KEY_TTL,
+        )
+        # One statement, committed on its own (autocommit) before the view runs.
+        if fastdb.insert(record, skip_conflicts=True):
             request.kassa_idempotency = record  # type: ignore[attr-defined]
             return None
 
@@ -121,11 +118,12 @@ class IdempotencyMiddleware(MiddlewareMixin):
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
             return response
         assert isinstance(response, HttpResponse)
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status=IdempotencyRecord.Status.COMPLETE,
-            response_status=status,
-            response_body=response.content,
-            response_content_type=response.get("Content-Type", "application/json"),
+        record.status = IdempotencyRecord.Status.COMPLETE
+        record.response_status = status
+        record.response_body = response.content
+        record.response_content_type = response.get("Content-Type", "application/json")
+        fastdb.update(
+            record, ["status", "response_status", "response_body", "response_content_type"]
         )
         return response
 

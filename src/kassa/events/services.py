@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from kassa.core import fastdb
 from kassa.core.representations import iso
 from kassa.events.catalogue import EVENT_TYPES
 from kassa.events.models import Event
@@ -30,12 +31,13 @@ def emit(organization_id: str, event_type: str, obj: dict[str, Any]) -> Event:
     # Part of the caller's transaction when there is one (no savepoint: a failure here must
     # undo the change the event reports anyway).
     with transaction.atomic(savepoint=False):
-        event = Event.objects.create(
+        event = Event(
             organization_id=organization_id,
             type=event_type,
             object_id=str(obj.get("id", ""))[:64],
             data={"object": obj},
         )
+        fastdb.insert(event)
         for listener in _listeners:
             listener(event)
     return event

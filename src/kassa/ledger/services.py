@@ -1,15 +1,17 @@
 """Posting to the ledger: the only code that moves balances.
 
 A posting batch runs in one database transaction:
-1. the transactions are inserted first, sorted by idempotency key, with ON CONFLICT DO NOTHING,
-   so a repeated key (also one racing in from another connection) posts nothing and returns
-   the transaction that was posted first;
-2. the affected accounts are locked in id order (no deadlocks between batches);
-3. the postings are applied in order against the locked balances (each entry records the
-   balance it left); if the batch would leave an account below its `min_balance`,
-   `InsufficientFunds` is raised and everything rolls back (a CHECK constraint on the table
-   refuses it too, whoever writes);
-4. balances are written and entries inserted, each in one statement (`kassa.ledger.sql`).
+1. the affected accounts are locked in id order (no deadlocks between batches), and the keys
+   posted before are looked up (after the locks are granted, so nothing committed by the
+   previous holder is missed);
+2. everything that can refuse the batch is decided before anything is written: unknown or
+   foreign accounts, mixed currencies, a second reversal, an account left below its
+   `min_balance` once the new postings are applied in order (`InsufficientFunds`; a CHECK
+   constraint on the table refuses it too, whoever writes), a key reused with other postings;
+   so a refusal writes nothing, and a caller's transaction needs no savepoint around a post;
+3. the new transactions are inserted (sorted by key, ON CONFLICT DO NOTHING) with their entries
+   (each recording the balance it left), and the balances are written (`kassa.ledger.sql`);
+   a repeated key returns the transaction that was posted first.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kassa.core.errors import KassaError, StateConflict
 from kassa.core.money import MAX_AMOUNT
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from kassa.ledger.sql import AccountRow, EntryRow, LedgerSQL, TxnRow, dialect
+from kassa.ledger.sql import AccountRow, EntryRow, TxnRow, dialect
 
 
 class InsufficientFunds(KassaError):
@@ -90,6 +93,9 @@ class Posted:
     transaction_id: int
     idempotency_key: str
     replayed: bool  # True when the key had been posted before and nothing new was written
+    # account id -> (its balance after this transaction, the id of its last entry here);
+    # empty for a replay
+    balances: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def transfer(
@@ -141,6 +147,48 @@ def get_or_create_account(
         return LedgerAccount.objects.get(**lookup)
 
 
+AccountRef = LedgerAccount | int
+
+# Account ids by (organization, kind, owner, currency). An account's identity never changes and
+# accounts are never deleted, so the mapping needs no invalidation; it is only filled from
+# committed rows (an account created in a transaction that rolls back must not be remembered).
+_account_ids: dict[tuple[str, str, str, str], int] = {}
+
+
+def account_id(
+    organization_id: str,
+    *,
+    kind: str,
+    currency: str,
+    owner_id: str = "",
+    name: str = "",
+    min_balance: int | None = None,
+) -> int:
+    """The id of the account, created if missing: `get_or_create_account` without a query once
+    this process has seen the account committed."""
+    key = (organization_id, kind, owner_id, currency)
+    found = _account_ids.get(key)
+    if found is not None:
+        return found
+    pk: int = get_or_create_account(
+        organization_id,
+        kind=kind,
+        currency=currency,
+        owner_id=owner_id,
+        name=name,
+        min_balance=min_balance,
+    ).pk
+
+    def remember() -> None:
+        _account_ids[key] = pk
+
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(remember)
+    else:
+        remember()
+    return pk
+
+
 def set_min_balance(account: LedgerAccount, min_balance: int | None) -> None:
     """Change an account's floor (a credit limit). Refused if the balance is already below."""
     with transaction.atomic():
@@ -159,30 +207,47 @@ def post_batch(organization_id: str, specs: Sequence[TransferSpec]) -> list[Post
     """Post many transactions atomically: all of them, or (on any refusal) none.
 
     A batch is checked as a whole: it is refused when it would leave an account below its
-    `min_balance`; what happens between its postings is never visible to anyone.
+    `min_balance`; what happens between its postings is never visible to anyone. Inside a
+    caller's transaction the posting joins it (no savepoint): every refusal is decided before
+    anything is written, so the caller's transaction stays usable after catching one.
     """
     unique = _dedupe(specs)
     for spec in unique.values():
         _check_shape(spec)
     sql = dialect()
     account_ids = sorted({p.account_id for spec in unique.values() for p in spec.postings})
-    try:
-        with transaction.atomic(), sql.batch():
+    rows = {key: _txn_row(spec) for key, spec in unique.items()}  # before the locks are held
+    own = nullcontext() if connection.in_atomic_block else transaction.atomic()
+    # The pipeline is entered first so that the COMMIT of a posting that is its own
+    # transaction rides in the same round trip as its writes.
+    with sql.batch(), own:
+        accounts, existing = sql.lock_and_find(organization_id, account_ids, sorted(unique))
+        _check_accounts(organization_id, unique.values(), accounts)
+        fresh = [spec for key, spec in unique.items() if key not in existing]
+        _check_not_reversed(fresh)
+        entries, balances = _apply(fresh, accounts)
+        results = _replays({k: unique[k] for k in unique if k in existing}, existing)
+        if fresh:
             now = timezone.now()
-            inserted, accounts = sql.insert_and_lock(
-                organization_id, [_txn_row(spec) for spec in unique.values()], now, account_ids
+            written = sql.write(
+                organization_id,
+                [rows[spec.idempotency_key] for spec in fresh],
+                entries,
+                balances,
+                now,
             )
-            fresh = [spec for key, spec in unique.items() if key in inserted]
-            if fresh:
-                _apply(sql, organization_id, fresh, inserted, accounts, now)
-            results = {key: Posted(pk, key, replayed=False) for key, pk in inserted.items()}
-            replayed_keys = [key for key in unique if key not in inserted]
-            if replayed_keys:
-                results.update(_replays(organization_id, {k: unique[k] for k in replayed_keys}))
-    except IntegrityError as exc:
-        if MIN_BALANCE_CONSTRAINT in str(exc):
-            raise InsufficientFunds() from exc
-        raise
+            inserted: dict[str, Posted] = {}
+            for entry in written:
+                posted = inserted.get(entry.key)
+                if posted is None:
+                    posted = inserted[entry.key] = Posted(entry.transaction_id, entry.key, False)
+                posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+            if len(inserted) != len(fresh):
+                # A key of this batch was posted meanwhile by a posting that touches none of
+                # these accounts (so other postings): what was written here must not stay.
+                transaction.set_rollback(True)
+                raise LedgerIdempotencyConflict()
+            results.update(inserted)
     return [results[spec.idempotency_key] for spec in specs]
 
 
@@ -207,12 +272,7 @@ def reverse(
         metadata=metadata or {},
         reverses_id=original.pk,
     )
-    try:
-        return post(organization_id, spec)
-    except IntegrityError as exc:
-        if LedgerTransaction.objects.filter(reverses_id=original.pk).exists():
-            raise AlreadyReversed() from exc
-        raise
+    return post(organization_id, spec)
 
 
 def balance_of(account_id: int) -> int:
@@ -263,22 +323,42 @@ def _txn_row(spec: TransferSpec) -> TxnRow:
     )
 
 
-def _replays(organization_id: str, specs: dict[str, TransferSpec]) -> dict[str, Posted]:
-    existing = dict(
-        LedgerTransaction.objects.filter(
-            organization_id=organization_id, idempotency_key__in=list(specs)
-        ).values_list("idempotency_key", "id")
-    )
-    entries: dict[int, Counter[Posting]] = {pk: Counter() for pk in existing.values()}
+def _check_accounts(
+    organization_id: str, specs: Iterable[TransferSpec], accounts: dict[int, AccountRow]
+) -> None:
+    for spec in specs:
+        currencies = set()
+        for posting in spec.postings:
+            account = accounts.get(posting.account_id)
+            if account is None:
+                raise LedgerIntegrityError(f"unknown ledger account {posting.account_id}")
+            if account.organization_id != organization_id:
+                raise LedgerIntegrityError("a posting touches another organization's account")
+            currencies.add(account.currency)
+        if len(currencies) != 1:
+            raise LedgerIntegrityError(f"{spec.idempotency_key!r} mixes currencies {currencies}")
+
+
+def _check_not_reversed(specs: list[TransferSpec]) -> None:
+    """A second reversal of a transaction is refused before anything is written (its
+    accounts are locked, so no other reversal of it can be on its way)."""
+    reversed_ids = [spec.reverses_id for spec in specs if spec.reverses_id is not None]
+    if reversed_ids and LedgerTransaction.objects.filter(reverses_id__in=reversed_ids).exists():
+        raise AlreadyReversed()
+
+
+def _replays(specs: dict[str, TransferSpec], existing: dict[str, int]) -> dict[str, Posted]:
+    """Keys posted before answer with their first posting, if it had the same postings."""
+    if not specs:
+        return {}
+    entries: dict[int, Counter[Posting]] = {existing[key]: Counter() for key in specs}
     for txn_id, account_id, amount in LedgerEntry.objects.filter(
-        transaction_id__in=list(existing.values())
+        transaction_id__in=list(entries)
     ).values_list("transaction_id", "account_id", "amount"):
         entries[txn_id][Posting(account_id, amount)] += 1
     results = {}
     for key, spec in specs.items():
-        pk = existing.get(key)
-        if pk is None:  # pragma: no cover - the conflicting row must exist once we get here
-            raise LedgerIntegrityError(f"idempotency key {key!r} conflicted but was not found")
+        pk = existing[key]
         if entries[pk] != Counter(spec.postings):
             raise LedgerIdempotencyConflict(
                 f"Idempotency key {key!r} was already used for a different posting."
@@ -288,35 +368,24 @@ def _replays(organization_id: str, specs: dict[str, TransferSpec]) -> dict[str, 
 
 
 def _apply(
-    sql: LedgerSQL,
-    organization_id: str,
-    specs: list[TransferSpec],
-    txn_ids: dict[str, int],
-    accounts: dict[int, AccountRow],
-    now: Any,
-) -> None:
-    account_ids = {p.account_id for spec in specs for p in spec.postings}
-    missing = account_ids - accounts.keys()
-    if missing:
-        raise LedgerIntegrityError(f"unknown ledger accounts {sorted(missing)}")
+    specs: list[TransferSpec], accounts: dict[int, AccountRow]
+) -> tuple[list[EntryRow], dict[int, int]]:
+    """The entries (each with the balance it leaves) and the changed balances of the new
+    postings, applied in order; InsufficientFunds if the batch leaves an account below its
+    floor (and lower than it was)."""
     balances = {pk: row.balance for pk, row in accounts.items()}
     entries: list[EntryRow] = []
     for spec in specs:
-        currencies = {accounts[p.account_id].currency for p in spec.postings}
-        if len(currencies) != 1:
-            raise LedgerIntegrityError(f"{spec.idempotency_key!r} mixes currencies {currencies}")
         for posting in spec.postings:
-            account = accounts[posting.account_id]
-            if account.organization_id != organization_id:
-                raise LedgerIntegrityError("a posting touches another organization's account")
-            balances[posting.account_id] += posting.amount
+            balance = balances[posting.account_id] + posting.amount
+            balances[posting.account_id] = balance
             entries.append(
                 EntryRow(
-                    txn_ids[spec.idempotency_key],
+                    spec.idempotency_key,
                     posting.account_id,
                     posting.amount,
-                    account.currency,
-                    balances[posting.account_id],
+                    accounts[posting.account_id].currency,
+                    balance,
                 )
             )
     for pk, account in accounts.items():
@@ -326,4 +395,4 @@ def _apply(
                 account_id=pk, balance=account.balance, required=account.balance - balances[pk]
             )
     changed = {pk: value for pk, value in balances.items() if value != accounts[pk].balance}
-    sql.write(changed, entries, now)
+    return entries, changed

@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from kassa.core import fastdb
 from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of, require_test_mode
 from kassa.core.errors import ResourceMissing
@@ -58,7 +59,9 @@ def _actor(request: HttpRequest) -> Actor:
 def _get[T: (Payment, Refund, GatewayAccount, PaymentMethod)](
     request: HttpRequest, model: type[T], object_id: str, param: str = "id"
 ) -> T:
-    found = model.objects.filter(organization=organization_of(request), pk=object_id).first()
+    found = fastdb.get(
+        model, "id = %s AND organization_id = %s", [object_id, organization_of(request).id]
+    )
     if found is None:
         raise ResourceMissing(f"No such {model._meta.verbose_name}: {object_id!r}.", param=param)
     return found
@@ -254,7 +257,7 @@ def complete_test_payment(
 ) -> dict[str, Any]:
     require_test_mode(request)
     payment = _get(request, Payment, payment_id)
-    account = payment.gateway_account
+    account = accounts.account_by_id(payment.gateway_account_id or "")
     if account is not None and account.provider == "sandbox":
         # Through the provider's signed event, as a real outcome would arrive.
         event = sandbox_provider.simulate(
@@ -264,7 +267,11 @@ def complete_test_payment(
         for record in inbound.receive(
             account, sandbox_provider.signed_request(account.id, secret, event)
         ):
-            inbound.process(record.id)
+            _, processed = inbound.process_record(record)
+            if processed is not None and processed.id == payment.id:
+                payment = processed
+            else:
+                payment = _get(request, Payment, payment_id)
     else:
-        services.apply_outcome(payment.id, body.outcome, Source.GATEWAY)
-    return payment_dict(Payment.objects.get(pk=payment.id))
+        payment = services.apply_outcome(payment.id, body.outcome, Source.GATEWAY)
+    return payment_dict(payment)

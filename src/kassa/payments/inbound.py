@@ -23,9 +23,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kassa.core import fastdb
 from kassa.core.errors import KassaError
 from kassa.payments import refunds as refund_services
 from kassa.payments import services
+from kassa.payments.accounts import account_by_id
 from kassa.payments.gateways.base import (
     EventRefused,
     InboundRequest,
@@ -88,20 +90,21 @@ def _store(
     from kassa.payments.tasks import process_gateway_event  # tasks import this module
 
     processable = event.kind in ("payment", "refund")
+    record = GatewayEvent(
+        organization_id=account.organization_id,
+        gateway_account_id=account.id,
+        provider=account.provider,
+        external_id=event.external_id,
+        raw_type=event.raw_type[:100],
+        payload=payload[:100_000],
+        headers=headers,
+        normalized=_normalized_json(event),
+        verified=True,
+        status=GatewayEvent.Status.PENDING if processable else GatewayEvent.Status.IGNORED,
+    )
     try:
         with transaction.atomic():
-            record = GatewayEvent.objects.create(
-                organization_id=account.organization_id,
-                gateway_account=account,
-                provider=account.provider,
-                external_id=event.external_id,
-                raw_type=event.raw_type[:100],
-                payload=payload[:100_000],
-                headers=headers,
-                normalized=_normalized_json(event),
-                verified=True,
-                status=GatewayEvent.Status.PENDING if processable else GatewayEvent.Status.IGNORED,
-            )
+            fastdb.insert(record)
             if processable:
                 process_gateway_event.enqueue(record.id)
     except IntegrityError:
@@ -125,31 +128,41 @@ def _event_from(record: GatewayEvent) -> NormalizedEvent:
 
 def process(event_id: str) -> str:
     """Process one stored event; returns its resulting status."""
-    record = GatewayEvent.objects.get(pk=event_id)
+    record = fastdb.get(GatewayEvent, "id = %s", [event_id])
+    if record is None:
+        raise GatewayEvent.DoesNotExist(event_id)
+    return process_record(record)[0]
+
+
+def process_record(record: GatewayEvent) -> tuple[str, Payment | None]:
+    """Process a stored event (as just stored or loaded); returns its resulting status and
+    the payment it changed, if any."""
     if record.status in (GatewayEvent.Status.PROCESSED, GatewayEvent.Status.IGNORED):
-        return record.status
+        return record.status, None
     event = _event_from(record)
     try:
         if event.kind == "payment":
-            account = GatewayAccount.objects.get(pk=record.gateway_account_id)
+            account = account_by_id(record.gateway_account_id or "")
+            if account is None:
+                raise GatewayAccount.DoesNotExist(record.gateway_account_id)
             event = gateway_for(account).confirm_event(event)
         if event.kind == "refund":
             payment = _apply_refund(record, event)
         else:
             payment = _apply_payment(record, event)
     except PaymentNotFound as exc:
-        return _retry(record, f"payment not found yet: {exc}")
+        return _retry(record, f"payment not found yet: {exc}"), None
     except InvalidTransition as exc:
         _finish(record, GatewayEvent.Status.IGNORED, note=str(exc))
-        return GatewayEvent.Status.IGNORED
+        return GatewayEvent.Status.IGNORED, None
     except EventRefused as exc:
         logger.error("gateway event %s refused: %s", record.id, exc)
         _finish(record, GatewayEvent.Status.FAILED, note=f"refused: {exc}")
-        return GatewayEvent.Status.FAILED
+        return GatewayEvent.Status.FAILED, None
     except (KassaError, LookupError, ValueError) as exc:
-        return _retry(record, f"{type(exc).__name__}: {exc}")
+        return _retry(record, f"{type(exc).__name__}: {exc}"), None
     _finish(record, GatewayEvent.Status.PROCESSED, payment=payment)
-    return GatewayEvent.Status.PROCESSED
+    return GatewayEvent.Status.PROCESSED, payment
 
 
 def _find_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
@@ -168,7 +181,6 @@ def _find_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
 
 
 def _apply_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
-    payment = _find_payment(record, event)
     change = services.Change(
         gateway_reference=event.gateway_reference,
         failure_code=event.failure_code,
@@ -178,9 +190,21 @@ def _apply_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
         amount=event.amount,
         currency=event.currency,
     )
-    return services.apply_outcome(
-        payment.id, event.outcome or "pending", Source.GATEWAY, change=change
-    )
+    outcome = event.outcome or "pending"
+    if event.payment_id:
+        # Locked by our id and the event's organization in one query (no look-up first).
+        try:
+            return services.apply_outcome(
+                event.payment_id,
+                outcome,
+                Source.GATEWAY,
+                change=change,
+                organization_id=record.organization_id,
+            )
+        except Payment.DoesNotExist:
+            raise PaymentNotFound(event.payment_id) from None
+    payment = _find_payment(record, event)
+    return services.apply_outcome(payment.id, outcome, Source.GATEWAY, change=change)
 
 
 def _apply_refund(record: GatewayEvent, event: NormalizedEvent) -> Payment:
@@ -232,13 +256,13 @@ def _retry(record: GatewayEvent, error: str) -> str:
 def _finish(
     record: GatewayEvent, status: str, *, payment: Payment | None = None, note: str = ""
 ) -> None:
-    GatewayEvent.objects.filter(pk=record.pk).update(
-        status=status,
-        processed_at=timezone.now(),
-        payment=payment or record.payment,
-        last_error=note,
-        attempts=record.attempts + 1,
-    )
+    record.status = status
+    record.processed_at = timezone.now()
+    if payment is not None:
+        record.payment_id = payment.id
+    record.last_error = note
+    record.attempts += 1
+    fastdb.update(record, ["status", "processed_at", "payment", "last_error", "attempts"])
 
 
 def reprocess(event_id: str) -> None:

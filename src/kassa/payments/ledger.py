@@ -11,14 +11,13 @@ Accounts (per organization and currency):
 from __future__ import annotations
 
 from kassa.ledger import services as ledger
-from kassa.ledger.models import LedgerAccount
 from kassa.payments.models import Payment, Refund
 from kassa.payments.purposes import purpose_of
 
 
-def clearing_account(payment: Payment) -> LedgerAccount:
+def clearing_account(payment: Payment) -> int:
     owner = payment.gateway_account_id or "manual"
-    return ledger.get_or_create_account(
+    return ledger.account_id(
         payment.organization_id,
         kind="gateway_clearing",
         owner_id=owner,
@@ -27,8 +26,8 @@ def clearing_account(payment: Payment) -> LedgerAccount:
     )
 
 
-def refunds_in_flight(payment: Payment) -> LedgerAccount:
-    return ledger.get_or_create_account(
+def refunds_in_flight(payment: Payment) -> int:
+    return ledger.account_id(
         payment.organization_id,
         kind="refunds_in_flight",
         currency=payment.currency,

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kassa.core.errors import InvalidRequest
-from kassa.ledger.models import LedgerAccount
-from kassa.ledger.services import get_or_create_account
+from kassa.ledger.services import AccountRef, account_id
 
 if TYPE_CHECKING:
     from kassa.payments.models import Payment, Refund
@@ -24,9 +23,9 @@ class Purpose:
     def validate_new(self, payment: Payment) -> None:
         """Refuse a payment before the customer pays (e.g. an overpayment)."""
 
-    def destination(self, payment: Payment) -> LedgerAccount:
+    def destination(self, payment: Payment) -> AccountRef:
         """The ledger account the paid amount is credited to."""
-        return get_or_create_account(
+        return account_id(
             payment.organization_id,
             kind="payments_received",
             currency=payment.currency,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core import audit
+from kassa.core import audit, fastdb
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing, StateConflict
 from kassa.core.models import Customer, Organization
@@ -201,7 +201,7 @@ def create_payment(
     )
     with transaction.atomic():
         purpose_of(purpose).validate_new(payment)
-        payment.save()
+        fastdb.insert(payment)
         emit(organization.id, "payment.created", payment_dict(payment))
     if method is not None:
         return charge_off_session(payment)
@@ -319,11 +319,47 @@ def apply_outcome(
     *,
     change: Change | None = None,
     actor: Actor | None = None,
+    organization_id: str | None = None,
 ) -> Payment:
-    """Record a provider's (or a person's) verdict. A pending verdict changes nothing."""
+    """Record a provider's (or a person's) verdict. A pending verdict changes nothing.
+    With `organization_id`, a payment of another organization is not found
+    (`Payment.DoesNotExist`)."""
     if outcome == Outcome.PENDING:
-        return Payment.objects.get(pk=payment_id)
-    return transition(payment_id, str(outcome), source=source, change=change, actor=actor)
+        return _payment(payment_id, organization_id, lock=False)
+    return transition(
+        payment_id,
+        str(outcome),
+        source=source,
+        change=change,
+        actor=actor,
+        organization_id=organization_id,
+    )
+
+
+def _payment(payment_id: str, organization_id: str | None, *, lock: bool) -> Payment:
+    if organization_id is None:
+        found = fastdb.get(Payment, "id = %s", [payment_id], lock=lock)
+    else:
+        found = fastdb.get(
+            Payment, "id = %s AND organization_id = %s", [payment_id, organization_id], lock=lock
+        )
+    if found is None:
+        raise Payment.DoesNotExist(payment_id)
+    return found
+
+
+# What a transition may change on the payment row (written in one UPDATE).
+_TRANSITION_FIELDS = (
+    "status",
+    "updated_at",
+    "succeeded_at",
+    "failure_code",
+    "failure_message",
+    "action_url",
+    "gateway_reference",
+    "gateway_account",
+    "payment_method",
+)
 
 
 def transition(
@@ -334,6 +370,7 @@ def transition(
     change: Change | None = None,
     actor: Actor | None = None,
     locked: Payment | None = None,
+    organization_id: str | None = None,
 ) -> Payment:
     """`locked`: the payment, already locked (select_for_update) by the caller inside the
     caller's own transaction. It is used as is (no second SELECT, no savepoint): the hot path
@@ -344,7 +381,7 @@ def transition(
         assert locked.pk == payment_id
         assert transaction.get_connection().in_atomic_block
     with transaction.atomic(savepoint=locked is None):
-        payment = locked or Payment.objects.select_for_update().get(pk=payment_id)
+        payment = locked or _payment(payment_id, organization_id, lock=True)
         if payment.status == target:
             _record_details(payment, change)
             return payment
@@ -369,7 +406,7 @@ def transition(
         if target == S.REQUIRES_ACTION:
             payment.action_url = change.action_url or checkout_url(payment.id)
         _record_details(payment, change, save=False)
-        payment.save()
+        fastdb.update(payment, _TRANSITION_FIELDS)
         purpose = purpose_of(payment.purpose)
         if target == S.SUCCEEDED:
             purpose.lock(payment)

@@ -179,7 +179,7 @@ def retrieve_topup(request: HttpRequest, topup_id: str) -> dict[str, Any]:
 def create_charge(request: HttpRequest, wallet_id: str, body: ChargeIn) -> HttpResponse:
     key = request.headers.get("Idempotency-Key")
     result = services.charge(
-        _wallet(request, wallet_id),
+        services.wallet_for_charge(organization_of(request).id, wallet_id),
         amount=body.amount,
         description=body.description or "",
         metadata=body.metadata,

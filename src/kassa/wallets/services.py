@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from kassa.core import audit
+from kassa.core import audit, fastdb
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing
 from kassa.core.ids import new_id
@@ -29,7 +28,7 @@ from kassa.core.money import MAX_AMOUNT, normalize_currency, validate_amount
 from kassa.core.validation import validate_metadata
 from kassa.events.services import emit
 from kassa.ledger import services as ledger
-from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
+from kassa.ledger.models import LedgerAccount, LedgerTransaction
 from kassa.wallets import alerts
 from kassa.wallets.models import Adjustment, Wallet
 from kassa.wallets.representations import charge_dict, wallet_dict
@@ -57,26 +56,18 @@ class ChargeMissing(ResourceMissing):
 
 # -- accounts --------------------------------------------------------------------------------
 
-# (organization id, kind, currency) -> ledger account id. Accounts are never deleted, and
-# organization ids are never reused, so a cached id stays right.
-_account_ids: dict[tuple[str, str, str], int] = {}
+_HOUSE_ACCOUNT_NAMES = {
+    "wallet_usage": "Wallet usage",
+    "wallet_bonus": "Wallet bonuses granted",
+    "wallet_adjustment": "Wallet adjustments",
+}
 
 
 def house_account(organization_id: str, kind: str, currency: str) -> int:
     """The organization's side of wallet postings: usage revenue, bonuses, adjustments."""
-    key = (organization_id, kind, currency)
-    found = _account_ids.get(key)
-    if found is None:
-        names = {
-            "wallet_usage": "Wallet usage",
-            "wallet_bonus": "Wallet bonuses granted",
-            "wallet_adjustment": "Wallet adjustments",
-        }
-        account = ledger.get_or_create_account(
-            organization_id, kind=kind, currency=currency, name=names.get(kind, kind)
-        )
-        found = _account_ids[key] = account.pk
-    return found
+    return ledger.account_id(
+        organization_id, kind=kind, currency=currency, name=_HOUSE_ACCOUNT_NAMES.get(kind, kind)
+    )
 
 
 # -- wallets ---------------------------------------------------------------------------------
@@ -149,6 +140,14 @@ def get_wallet(organization: Organization | str, wallet_id: str, param: str = "i
     return wallet
 
 
+def wallet_for_charge(organization_id: str, wallet_id: str) -> Wallet:
+    """The wallet, without its ledger account row (a charge needs only the account's id)."""
+    wallet = fastdb.get(Wallet, "id = %s AND organization_id = %s", [wallet_id, organization_id])
+    if wallet is None:
+        raise ResourceMissing(f"No such wallet: {wallet_id!r}.", param="id")
+    return wallet
+
+
 def update_wallet(wallet: Wallet, changes: dict[str, Any]) -> Wallet:
     with transaction.atomic():
         fields = []
@@ -169,7 +168,8 @@ def update_wallet(wallet: Wallet, changes: dict[str, Any]) -> Wallet:
 
 def after_change(wallet: Wallet, *, before: int, after: int, sequence: int) -> None:
     """Called inside the transaction that moved the wallet's balance from `before` to `after`."""
-    wallet.ledger_account.balance = after
+    if Wallet.ledger_account.is_cached(wallet):
+        wallet.ledger_account.balance = after
     send_balance_changed_on_commit(
         wallet_id=wallet.id,
         organization_id=wallet.organization_id,
@@ -240,7 +240,7 @@ def charge(
             posted = ledger.post(wallet.organization_id, spec)
             if posted.replayed:
                 return _charge_from_ledger(wallet, posted.transaction_id, replayed=True)
-            balance, sequence = balance_state(wallet.ledger_account_id)
+            balance, sequence = posted.balances[wallet.ledger_account_id]
             after_change(wallet, before=balance + amount, after=balance, sequence=sequence)
             result = charge_dict(
                 charge_id=charge_id,
@@ -332,7 +332,11 @@ def _finish_batch(
     posted: list[ledger.Posted],
 ) -> list[dict[str, Any]]:
     now = timezone.now()
-    states = _balance_states([w.ledger_account_id for w in wallets.values()])
+    states: dict[int, tuple[int, int]] = {}  # account -> (balance, newest entry id) now
+    for outcome in posted:
+        for account_id, (balance, entry_id) in outcome.balances.items():
+            if account_id not in states or entry_id > states[account_id][1]:
+                states[account_id] = (balance, entry_id)
     charged: dict[str, int] = {}
     fresh_by_wallet: dict[str, list[str]] = {}
     first_charge: dict[str, str] = {}  # a key repeated inside the batch is charged once
@@ -396,17 +400,6 @@ def _finish_batch(
             },
         )
     return results
-
-
-def _balance_states(account_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """(balance, newest entry id) per account in one query (an index probe per account)."""
-    newest = LedgerEntry.objects.filter(account_id=OuterRef("pk")).order_by("-id").values("id")[:1]
-    rows = (
-        LedgerAccount.objects.filter(pk__in=account_ids)
-        .annotate(sequence=Subquery(newest))
-        .values_list("pk", "balance", "sequence")
-    )
-    return {pk: (balance, sequence or 0) for pk, balance, sequence in rows}
 
 
 def _charge_from_ledger(wallet: Wallet, txn_id: int, *, replayed: bool = False) -> dict[str, Any]:

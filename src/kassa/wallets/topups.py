@@ -19,7 +19,6 @@ from kassa.core.errors import StateConflict
 from kassa.core.money import validate_amount
 from kassa.events.services import emit
 from kassa.ledger import services as ledger
-from kassa.ledger.models import LedgerAccount
 from kassa.payments import purposes
 from kassa.payments import services as payments
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, TopUpStatus, Wallet
@@ -95,8 +94,8 @@ class WalletTopUpPurpose(purposes.Purpose):
         if topup is None or topup.status != TopUpStatus.PENDING:
             raise StateConflict("This top-up cannot be paid.")
 
-    def destination(self, payment: Payment) -> LedgerAccount:
-        return self._topup(payment).wallet.ledger_account
+    def destination(self, payment: Payment) -> int:
+        return self._topup(payment).wallet.ledger_account_id
 
     def lock(self, payment: Payment) -> None:
         self._topup(payment, lock=True)

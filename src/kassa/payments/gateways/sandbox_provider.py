@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.tasks import task
 from django.utils import timezone
 
+from kassa.core import fastdb
 from kassa.payments.gateways.base import CheckoutRequest, InboundRequest
 from kassa.payments.gateways.sandbox_models import (
     SandboxCard,
@@ -292,7 +293,7 @@ def simulate(account_id: str, payment_id: str, amount: int, currency: str, outco
         outcome, "4000002760003184"
     )
     behaviour = TEST_CARDS[card]
-    charge = SandboxCharge.objects.create(
+    charge = SandboxCharge(
         id=_new("ch_sbx"),
         gateway_account_id=account_id,
         payment_id=payment_id,
@@ -301,6 +302,7 @@ def simulate(account_id: str, payment_id: str, amount: int, currency: str, outco
         status=behaviour.outcome,
         failure_code=behaviour.failure_code,
     )
+    fastdb.insert(charge)
     return json.dumps(_charge_event(charge, behaviour.outcome, behaviour.message))
 
 
