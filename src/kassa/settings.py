@@ -121,6 +121,11 @@ def _database_settings() -> dict[str, Any]:
         # Under ASGI every request runs in its own thread, so per-thread persistent
         # connections would pile up; a pool per process bounds them and reuses them.
         "pool": {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 30},
+        # Django turns psycopg's prepared statements off unless asked; the hot paths
+        # (kassa.core.fastdb, kassa.ledger.sql) prepare their fixed statements explicitly, so
+        # PostgreSQL parses and plans them once per connection. (Behind PgBouncer in
+        # transaction mode this needs PgBouncer 1.21 or newer, with max_prepared_statements.)
+        "prepare_threshold": 5,
     }
     options.update(db.options)
     return {
@@ -140,7 +145,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {
     "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "BACKEND": "kassa.core.task_backend.DatabaseBackend",
         "QUEUES": ["default", "webhooks", "notifications", "gateways"],
     }
 }

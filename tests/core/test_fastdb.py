@@ -87,9 +87,39 @@ def test_update_writes_only_the_named_fields(org: Organization) -> None:
     assert stored.fingerprint == "changed elsewhere"
 
 
-def test_models_with_save_receivers_are_refused(org: Organization) -> None:
-    # The hot caches watch API keys through save signals, which these writes do not send.
-    key = ApiKey(organization=org, mode="test", prefix="sk_test_x", key_hash="h" * 64)
-    with pytest.raises(TypeError, match="receivers"):
+def test_writes_send_the_save_signals_the_orm_would(org: Organization) -> None:
+    from django.db.models.signals import post_save, pre_save
+
+    seen: list[tuple[str, bool | None, frozenset[str] | None]] = []
+
+    def before(instance: ApiKey, update_fields: frozenset[str] | None, **kw: object) -> None:
+        instance.name = instance.name or "named by pre_save"
+        seen.append(("pre", None, update_fields))
+
+    def after(created: bool, update_fields: frozenset[str] | None, **kw: object) -> None:
+        seen.append(("post", created, update_fields))
+
+    pre_save.connect(before, sender=ApiKey)
+    post_save.connect(after, sender=ApiKey)
+    try:
+        key = ApiKey(organization=org, mode="test", prefix="sk_test_x", key_hash="h" * 64)
         fastdb.insert(key)
-    assert not ApiKey.objects.filter(key_hash="h" * 64).exists()
+        fastdb.update(key, ["name"])
+    finally:
+        pre_save.disconnect(before, sender=ApiKey)
+        post_save.disconnect(after, sender=ApiKey)
+    assert ApiKey.objects.get(pk=key.pk).name == "named by pre_save"
+    assert seen == [
+        ("pre", None, None),
+        ("post", True, None),
+        ("pre", None, frozenset({"name"})),
+        ("post", False, frozenset({"name"})),
+    ]
+
+
+def test_checkout_tokens_are_what_djangos_signer_makes() -> None:
+    from kassa.payments import links
+
+    for payment_id in ("pay_01m8y4a6haejrx5nzq39cfnp2c", "pay_ü", "x"):
+        assert links.checkout_token(payment_id) == links._signer().sign(payment_id)
+        assert links.payment_id_from_token(links.checkout_token(payment_id)) == payment_id

@@ -8,9 +8,13 @@ once per model and reused: the same columns, the same conversions (the fields' o
 `get_db_prep_save` on the way in, the backend's and the fields' converters on the way out) and
 the same instances (`Model.from_db`) as the ORM's, so callers keep working with model objects.
 
-These functions send no model signals: they refuse models that have `post_save` or
-`post_delete` receivers (the hot caches watch a few models that way). They never commit: the
-caller's transaction (or autocommit) applies.
+On PostgreSQL the statements are bound server-side and prepared once per connection (no
+quoting of every parameter into the SQL text in Python, no parse and plan in PostgreSQL each
+time); on SQLite they go through Django's cursor.
+
+Writes send `pre_save` and `post_save` as the ORM's `save()` does (when a model has receivers:
+django-tasks-db sets a task's `run_after` in one, the hot caches watch a few models in
+others). They never commit: the caller's transaction (or autocommit) applies.
 """
 
 from __future__ import annotations
@@ -21,13 +25,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 from django.db.models.fields import AutoFieldMixin
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_save, pre_save
 
 Converter = tuple[Callable[..., Any], Any]
 _selects: dict[tuple[type[Model], str, bool, str], str] = {}
 _converters: dict[tuple[type[Model], str], list[tuple[int, list[Converter]]]] = {}
 _inserts: dict[tuple[type[Model], str, bool], tuple[str, list[Any], bool]] = {}
-_checked: set[type[Model]] = set()
 
 
 def _fields(model: type[Model]) -> list[Any]:
@@ -46,6 +49,22 @@ def _row_converters(model: type[Model]) -> list[tuple[int, list[Converter]]]:
                 found.append((index, [(func, column) for func in funcs]))
         _converters[key] = found
     return found
+
+
+def _execute(statement: str, params: Sequence[Any], *, fetch: bool) -> Sequence[Any] | None:
+    """Run one statement; the first row when `fetch`."""
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            cursor: psycopg.Cursor[Any] = psycopg.Cursor(connection.connection)
+            with cursor:
+                cursor.execute(statement, params, prepare=True)
+                return cursor.fetchone() if fetch else None
+    with connection.cursor() as django_cursor:
+        django_cursor.execute(statement, params)
+        return django_cursor.fetchone() if fetch else None
 
 
 def _instance[M: Model](model: type[M], row: Sequence[Any]) -> M:
@@ -72,18 +91,33 @@ def get[M: Model](
         if lock:
             statement += " FOR UPDATE"
         _selects[key] = statement
-    with connection.cursor() as cursor:
-        cursor.execute(statement, list(params))
-        row = cursor.fetchone()
+    row = _execute(statement, list(params), fetch=True)
     return None if row is None else _instance(model, row)
 
 
-def _refuse_signalled(model: type[Model]) -> None:
-    if model in _checked:
-        return
-    if post_save.has_listeners(model) or post_delete.has_listeners(model):
-        raise TypeError(f"{model.__name__} has save/delete receivers; use the ORM")
-    _checked.add(model)
+def _pre_save(instance: Model, update_fields: frozenset[str] | None) -> None:
+    model = type(instance)
+    if pre_save.has_listeners(model):
+        pre_save.send(
+            sender=model,
+            instance=instance,
+            raw=False,
+            using=connection.alias,
+            update_fields=update_fields,
+        )
+
+
+def _post_save(instance: Model, created: bool, update_fields: frozenset[str] | None) -> None:
+    model = type(instance)
+    if post_save.has_listeners(model):
+        post_save.send(
+            sender=model,
+            instance=instance,
+            created=created,
+            update_fields=update_fields,
+            raw=False,
+            using=connection.alias,
+        )
 
 
 def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
@@ -92,7 +126,7 @@ def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
     `skip_conflicts` a row that violates a unique constraint is not inserted (ON CONFLICT DO
     NOTHING, no error, so no savepoint is needed) and False is returned."""
     model = type(instance)
-    _refuse_signalled(model)
+    _pre_save(instance, None)
     key = (model, connection.vendor, skip_conflicts)
     prepared = _inserts.get(key)
     if prepared is None:
@@ -114,22 +148,22 @@ def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
     if instance.pk is None and not auto:
         raise ValueError(f"{model.__name__} needs its primary key set before insert()")
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, values)
-        returned: Sequence[Any] | None = cursor.fetchone() if (auto or skip_conflicts) else ()
-    if returned is None:
+    returned = _execute(statement, values, fetch=auto or skip_conflicts)
+    if returned is None and (auto or skip_conflicts):
         return False
     if auto:
+        assert returned is not None
         instance.pk = returned[0]
     instance._state.adding = False
     instance._state.db = connection.alias
+    _post_save(instance, True, None)
     return True
 
 
 def update(instance: Model, fields: Sequence[str]) -> None:
     """UPDATE the named fields (attribute names) of a saved instance from its values."""
     model = type(instance)
-    _refuse_signalled(model)
+    _pre_save(instance, frozenset(fields))
     meta = model._meta
     chosen: list[Field[Any, Any]] = []
     for name in fields:
@@ -143,5 +177,5 @@ def update(instance: Model, fields: Sequence[str]) -> None:
     pk_column = connection.ops.quote_name(str(meta.pk.column))
     values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in chosen]
     values.append(meta.pk.get_db_prep_value(instance.pk, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", values)  # noqa: S608
+    _execute(f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s", values, fetch=False)  # noqa: S608
+    _post_save(instance, False, frozenset(fields))

@@ -148,7 +148,10 @@ class _Listener(threading.Thread):
                     delay = 0.5
                     while not self.stopping.is_set():
                         for notify in conn.notifies(timeout=1.0):
-                            _clear(tuple(notify.payload.split(",")))
+                            if notify.payload.startswith(_SYNC):
+                                _synced(notify.payload)
+                            else:
+                                _clear(tuple(notify.payload.split(",")))
             except Exception as exc:  # any failure: stop trusting the caches, then retry
                 if self.stopping.is_set():
                     break
@@ -179,6 +182,36 @@ def wait_listening(timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+_SYNC = "sync:"
+_sync_waiters: dict[str, threading.Event] = {}
+
+
+def _synced(payload: str) -> None:
+    waiter = _sync_waiters.get(payload)
+    if waiter is not None:
+        waiter.set()
+
+
+def wait_for_notifications(timeout: float = 10.0) -> bool:
+    """PostgreSQL: wait until this process's listener has handled every change notified so
+    far (NOTIFYs arrive in order, so a marker sent now comes after them). Tests use it to start
+    from settled caches."""
+    if connection.vendor != "postgresql":
+        return True
+    if not wait_listening(timeout):
+        return False
+    import secrets
+
+    payload = _SYNC + secrets.token_hex(8)
+    waiter = _sync_waiters[payload] = threading.Event()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+        return waiter.wait(timeout)
+    finally:
+        _sync_waiters.pop(payload, None)
 
 
 def stop_listener() -> None:

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from kassa.core import fastdb
@@ -102,13 +102,13 @@ def _store(
         verified=True,
         status=GatewayEvent.Status.PENDING if processable else GatewayEvent.Status.IGNORED,
     )
-    try:
-        with transaction.atomic():
-            fastdb.insert(record)
-            if processable:
-                process_gateway_event.enqueue(record.id)
-    except IntegrityError:
-        return None  # seen before: acknowledged, not processed again
+    with transaction.atomic():
+        # A repeat (unique on provider and external id) is skipped without an error: it was
+        # acknowledged and stored before, and is not processed again.
+        if not fastdb.insert(record, skip_conflicts=True):
+            return None
+        if processable:
+            process_gateway_event.enqueue(record.id)
     return record
 
 

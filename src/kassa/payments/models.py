@@ -59,10 +59,16 @@ class GatewayAccount(models.Model):
 
     @property
     def credentials(self) -> dict[str, str]:
-        if not self.credentials_encrypted:
+        """The decrypted credentials (a fresh dict each time). Decrypted once per instance
+        and ciphertext: cached accounts serve many requests (kassa.payments.accounts)."""
+        encrypted = self.credentials_encrypted
+        if not encrypted:
             return {}
-        value: dict[str, str] = json.loads(decrypt(self.credentials_encrypted))
-        return value
+        cached = self.__dict__.get("_credentials_cache")
+        if cached is None or cached[0] != encrypted:
+            cached = (encrypted, json.loads(decrypt(encrypted)))
+            self.__dict__["_credentials_cache"] = cached
+        return dict(cached[1])
 
     def set_credentials(self, credentials: dict[str, str]) -> None:
         self.credentials_encrypted = encrypt(json.dumps(credentials, sort_keys=True))
