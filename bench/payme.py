@@ -4,35 +4,41 @@
 
 Creates (and drops) its own database, starts `kassa serve` (uvicorn) on it, creates a test-mode
 Payme gateway account and enough pending UZS payments, then drives the Merchant API
-endpoint `POST /hooks/payme/<gwa>` the way Payme does, with concurrent clients (asyncio + httpx,
-keep-alive, Basic auth): for each payment CheckPerformTransaction -> CreateTransaction ->
-PerformTransaction, every call checked for the expected result. Prints JSON with JSON-RPC calls
-per second, p50/p99 latency per call (overall and per method), and whether the ledger verifies
-and every payment performed is `succeeded` with exactly one ledger posting.
+endpoint `POST /hooks/payme/<gwa>` the way Payme does, with concurrent clients (one keep-alive
+connection each, bench/_http.py, Basic auth): for each payment CheckPerformTransaction ->
+CreateTransaction -> PerformTransaction, every call checked for the expected result. Prints JSON
+with JSON-RPC calls per second, p50/p99 latency per call (overall and per method), the CPU per
+call of Kassa, PostgreSQL and the client, and whether the ledger verifies and every payment
+performed is `succeeded` with exactly one ledger posting.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import itertools
 import json
 import os
-import platform
-import signal
-import statistics
-import subprocess
 import sys
 import time
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ledger import _admin_connect
-from payments import percentile, pgbench, setup
+from _http import Client
+from _server import (
+    CpuMeter,
+    KassaServer,
+    close_django,
+    django_setup,
+    drop_database,
+    latency_summary,
+    machine,
+    per_request_ms,
+    pgbench,
+    run_clients,
+    setup,
+    uvloop_run,
+)
 
 KEY = "BENCH_KEY_0123456789abcdefghijklmnop"
 MERCHANT_ID = "5e730e8e0b852a417aa49ceb"
@@ -40,75 +46,11 @@ AMOUNT = 150000
 METHODS = ("CheckPerformTransaction", "CreateTransaction", "PerformTransaction")
 
 
-def _cpu_of(pid: int) -> float:
-    """utime + stime of a process in seconds (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _processes(match: Any) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if match(int(entry), ppid, command):
-            pids.append(int(entry))
-    return pids
-
-
-def cpu_snapshot(server_pid: int, database: str) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of the Kassa server (uvicorn and its workers) and of the PostgreSQL
-    backends serving the bench database, so the report can say what a call costs in CPU
-    whatever else the machine is doing."""
-    server = _processes(lambda pid, ppid, cmd: pid == server_pid or ppid == server_pid)
-    backends = _processes(lambda pid, ppid, cmd: cmd.startswith("postgres:") and database in cmd)
-    return {
-        "kassa": {pid: _cpu_of(pid) for pid in server},
-        "postgres": {pid: _cpu_of(pid) for pid in backends},
-    }
-
-
-def cpu_used(
-    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
-) -> dict[str, float]:
-    return {
-        part: sum(after[part][pid] - before[part].get(pid, 0.0) for pid in after[part])
-        for part in after
-    }
-
-
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient(base_url=base) as http:
-        for _ in range(900):  # a loaded machine can take minutes to start the workers
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit("kassa serve did not become ready")
-
-
 def prepare(organization_id: str, count: int) -> tuple[str, list[str]]:
     """The Payme account (through the service, as the API would) and `count` pending UZS
     payments, inserted in bulk: creating them is not what is measured."""
-    import django
-
-    django.setup()
     from datetime import timedelta
 
-    from django.db import connections
     from django.utils import timezone
 
     from kassa.core.actors import Actor
@@ -138,7 +80,7 @@ def prepare(organization_id: str, count: int) -> tuple[str, list[str]]:
         for _ in range(count)
     ]
     Payment.objects.bulk_create(payments, batch_size=1000)
-    connections.close_all()
+    close_django()
     return account.id, [p.id for p in payments]
 
 
@@ -151,53 +93,52 @@ async def drive(
     queue = iter(payments)
     ids = itertools.count(1)
     token = base64.b64encode(f"Paycom:{KEY}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Content-Type": "text/json; charset=UTF-8"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Basic {token}"}
     path = f"/hooks/payme/{account_id}"
     deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
+
+    async def client(index: int) -> None:
+        http = Client(base, headers)
 
         async def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
-            body = json.dumps({"method": method, "params": params, "id": next(ids)})
+            body = json.dumps({"method": method, "params": params, "id": next(ids)}).encode()
             start = time.perf_counter()
-            response = await http.post(path, content=body)
+            response = await http.request(
+                "POST", path, body=body, content_type="text/json; charset=UTF-8"
+            )
             latencies[method].append((time.perf_counter() - start) * 1000)
             reply: dict[str, Any] = response.json()
-            if response.status_code != 200 or "error" in reply:
-                errors.append(f"{method}: {response.status_code} {reply.get('error')}")
+            if response.status != 200 or "error" in reply:
+                errors.append(f"{method}: {response.status} {reply.get('error')}")
             return reply
 
-        async def client() -> None:
-            while time.perf_counter() < deadline:
-                payment_id = next(queue, None)
-                if payment_id is None:
-                    errors.append("ran out of payments")
-                    return
-                account = {"order_id": payment_id}
-                checked = await rpc(
-                    "CheckPerformTransaction", {"amount": AMOUNT, "account": account}
-                )
-                if checked.get("result") != {"allow": True}:
-                    continue
-                payme_id = os.urandom(12).hex()  # 24 hex characters, like Payme's ids
-                created = await rpc(
-                    "CreateTransaction",
-                    {
-                        "id": payme_id,
-                        "time": time.time_ns() // 1_000_000,
-                        "amount": AMOUNT,
-                        "account": account,
-                    },
-                )
-                if created.get("result", {}).get("state") != 1:
-                    continue
-                done = await rpc("PerformTransaction", {"id": payme_id})
-                if done.get("result", {}).get("state") == 2:
-                    performed.append(payment_id)
+        while time.perf_counter() < deadline:
+            payment_id = next(queue, None)
+            if payment_id is None:
+                errors.append("ran out of payments")
+                break
+            account = {"order_id": payment_id}
+            checked = await rpc("CheckPerformTransaction", {"amount": AMOUNT, "account": account})
+            if checked.get("result") != {"allow": True}:
+                continue
+            payme_id = os.urandom(12).hex()  # 24 hex characters, like Payme's ids
+            created = await rpc(
+                "CreateTransaction",
+                {
+                    "id": payme_id,
+                    "time": time.time_ns() // 1_000_000,
+                    "amount": AMOUNT,
+                    "account": account,
+                },
+            )
+            if created.get("result", {}).get("state") != 1:
+                continue
+            done = await rpc("PerformTransaction", {"id": payme_id})
+            if done.get("result", {}).get("state") == 2:
+                performed.append(payment_id)
+        http.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
+    elapsed = await run_clients(clients, client)
     everything = [v for values in latencies.values() for v in values]
     return {
         "calls_per_second": round(len(everything) / elapsed, 1),
@@ -206,15 +147,8 @@ async def drive(
         "sequences_completed": len(performed),
         "errors": len(errors),
         "first_errors": errors[:3],
-        "p50_ms": round(statistics.median(everything), 2) if everything else None,
-        "p99_ms": round(percentile(everything, 0.99), 2),
-        "per_method": {
-            method: {
-                "p50_ms": round(statistics.median(values), 2) if values else None,
-                "p99_ms": round(percentile(values, 0.99), 2),
-            }
-            for method, values in latencies.items()
-        },
+        **latency_summary(everything),
+        "per_method": {method: latency_summary(values) for method, values in latencies.items()},
         "_performed": performed,
     }
 
@@ -224,24 +158,21 @@ async def healthz(base: str, clients: int, seconds: float) -> float:
     stack itself allows on this machine right now, to read the Payme figures against."""
     done = 0
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
 
-        async def client() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                if (await http.get("/healthz")).status_code == 200:
-                    done += 1
+    async def client(index: int) -> None:
+        nonlocal done
+        http = Client(base)
+        while time.perf_counter() < deadline:
+            if (await http.get("/healthz")).status == 200:
+                done += 1
+        http.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        return round(done / (time.perf_counter() - started), 1)
+    elapsed = await run_clients(clients, client)
+    return round(done / elapsed, 1)
 
 
 def check_results(performed: list[str]) -> dict[str, Any]:
     """Every performed payment succeeded with one ledger posting; the ledger verifies."""
-    from django.db import connections
-
     from kassa.ledger.models import LedgerTransaction
     from kassa.ledger.verify import verify
     from kassa.payments.models import Payment
@@ -249,7 +180,7 @@ def check_results(performed: list[str]) -> dict[str, Any]:
     succeeded = Payment.objects.filter(pk__in=performed, status="succeeded").count()
     postings = LedgerTransaction.objects.filter(reference__in=performed).count()
     problems = verify()
-    connections.close_all()
+    close_django()
     return {
         "performed_payments_succeeded": succeeded == len(performed),
         "one_posting_each": postings == len(performed),
@@ -264,6 +195,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=None)
     parser.add_argument("--port", type=int, default=8621)
     parser.add_argument(
         "--database-url",
@@ -273,64 +205,31 @@ def main() -> int:
     )
     args = parser.parse_args()
     org = setup(args.database_url)
-    os.environ["KASSA_DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
+    django_setup(args.database_url)
     # Enough payments for a generous 1,500 calls/s, plus the warm-up.
     account_id, payments = prepare(org["id"], int(args.seconds * 500) + 600)
-    base = f"http://127.0.0.1:{args.port}"
-    env = {
-        **os.environ,
-        "KASSA_DATABASE_URL": args.database_url,
-        "KASSA_BASE_URL": base,
-        # A worker runs one request's database work at a time: two pooled connections each
-        # are plenty, and PostgreSQL's connection limit is shared with other tenants.
-        "KASSA_DATABASE_POOL_SIZE": "2",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kassa",
-            "serve",
-            "--port",
-            str(args.port),
-            "--workers",
-            str(args.web_workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = KassaServer(
+        args.database_url, args.port, workers=args.web_workers, threads=args.web_threads
     )
-    try:
-        asyncio.run(wait_ready(base))
-        warm = asyncio.run(drive(base, account_id, payments[:400], args.clients, 2))
-        name = urlsplit(args.database_url).path.lstrip("/")
-        before, client_before = cpu_snapshot(server.pid, name), time.process_time()
-        run = asyncio.run(drive(base, account_id, payments[400:], args.clients, args.seconds))
-        cpu = cpu_used(before, cpu_snapshot(server.pid, name))
-        cpu["bench_client"] = time.process_time() - client_before
-        health = asyncio.run(healthz(base, args.clients, min(args.seconds, 5)))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    with server:
+        warm = uvloop_run(drive(server.base, account_id, payments[:400], args.clients, 2))
+        meter = CpuMeter(server)
+        meter.start()
+        run = uvloop_run(drive(server.base, account_id, payments[400:], args.clients, args.seconds))
+        cpu = meter.stop()
+        health = uvloop_run(healthz(server.base, args.clients, min(args.seconds, 5)))
     tps = pgbench(args.database_url, args.clients, int(min(args.seconds, 10)))
     checks = check_results(warm.pop("_performed") + run.pop("_performed"))
     report = {
         "benchmark": "payme",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine(),
         "clients": args.clients,
         "web_workers": args.web_workers,
+        "web_threads": args.web_threads,
         "seconds": args.seconds,
         "sequence": list(METHODS),
         "result": run,
-        "cpu_ms_per_call": {
-            part: round(seconds * 1000 / max(run["calls"], 1), 2) for part, seconds in cpu.items()
-        },
+        "cpu_ms_per_call": per_request_ms(cpu, run["calls"]),
         # What two otherwise idle cores could serve at this CPU cost per call (server,
         # PostgreSQL and this client together): an estimate, not a measurement.
         "idle_two_core_estimate_calls_per_second": round(
@@ -344,11 +243,13 @@ def main() -> int:
         "ratio_calls_to_pgbench": round(run["calls_per_second"] / tps, 3) if tps else None,
         "checks": checks,
         "targets": {"calls_per_second": 600, "p99_ms": 50},
+        "targets_met": {
+            "calls_per_second": run["calls_per_second"] >= 600,
+            "p99_ms": run["p99_ms"] <= 50,
+        },
     }
     print(json.dumps(report, indent=2))
-    name = urlsplit(args.database_url).path.lstrip("/")
-    with _admin_connect(args.database_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(args.database_url)
     ok = all(checks.values()) and not run["errors"]
     return 0 if ok else 1
 

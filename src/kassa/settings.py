@@ -129,7 +129,8 @@ def _database_settings() -> dict[str, Any]:
     }
     options.update(db.options)
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's backend without the "_like" indexes (kassa.core.db.postgresql).
+        "ENGINE": "kassa.core.db.postgresql",
         "NAME": db.name,
         "USER": db.user,
         "PASSWORD": db.password,

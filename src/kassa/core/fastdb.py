@@ -81,7 +81,7 @@ class _Plan:
         self.pk_column = quote(str(pk.column))
         self.auto = isinstance(pk, AutoFieldMixin)
         self.insert_fields = [f for f in self.fields if not (self.auto and f is pk)]
-        self.selects: dict[tuple[str, bool], str] = {}
+        self.selects: dict[tuple[Any, ...], str] = {}
         self.inserts: dict[bool, str] = {}
         self.updates: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
 
@@ -103,9 +103,14 @@ def _prepare(plan: _Plan, field: Any, value: Any, conn: BaseDatabaseWrapper) -> 
 
 
 def _execute(
-    conn: BaseDatabaseWrapper, statement: str, params: Sequence[Any], *, fetch: bool
-) -> Sequence[Any] | None:
-    """Run one statement; the first row when `fetch`."""
+    conn: BaseDatabaseWrapper,
+    statement: str,
+    params: Sequence[Any],
+    *,
+    fetch: bool,
+    many: bool = False,
+) -> Any:
+    """Run one statement; with `fetch` the first row (or with `many` all of them)."""
     if conn.vendor == "postgresql":
         import psycopg
 
@@ -114,35 +119,68 @@ def _execute(
             cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn.connection)
             with cursor:
                 cursor.execute(statement, params, prepare=True)
-                return cursor.fetchone() if fetch else None
+                if not fetch:
+                    return None
+                return cursor.fetchall() if many else cursor.fetchone()
     with conn.cursor() as django_cursor:
         django_cursor.execute(statement, params)
-        return django_cursor.fetchone() if fetch else None
+        if not fetch:
+            return None
+        return django_cursor.fetchall() if many else django_cursor.fetchone()
 
 
-def get[M: Model](
-    model: type[M], where: str, params: Sequence[Any], *, lock: bool = False
-) -> M | None:
-    """The first row of `model` matching `where` (SQL over its columns, `%s` placeholders), or
-    None; `lock` adds FOR UPDATE where the database has it (SQLite's transactions take the
-    write lock up front instead)."""
+def select[M: Model](
+    model: type[M],
+    where: str,
+    params: Sequence[Any],
+    *,
+    lock: bool = False,
+    annotations: Sequence[tuple[str, str]] = (),
+    limit: int | None = None,
+) -> list[M]:
+    """The rows of `model` matching `where` (SQL over its columns, `%s` placeholders). `lock`
+    adds FOR UPDATE where the database has it (SQLite's transactions take the write lock up
+    front instead). `annotations` are (attribute, SQL expression) pairs selected too and set
+    on each instance; their placeholders come before those of `where` in `params`."""
     conn = connections[DEFAULT_DB_ALIAS]
     plan = _plan(model, conn)
     lock = lock and conn.features.has_select_for_update
-    statement = plan.selects.get((where, lock))
+    key = (where, lock, tuple(annotations), limit)
+    statement = plan.selects.get(key)
     if statement is None:
-        statement = f"SELECT {plan.columns} FROM {plan.table} WHERE {where} LIMIT 1"  # noqa: S608 (columns from _meta)
+        extra = "".join(f", {sql} AS {conn.ops.quote_name(name)}" for name, sql in annotations)
+        statement = f"SELECT {plan.columns}{extra} FROM {plan.table} WHERE {where}"  # noqa: S608 (columns from _meta)
+        if limit is not None:
+            statement += f" LIMIT {int(limit)}"
         if lock:
             statement += " FOR UPDATE"
-        plan.selects[(where, lock)] = statement
-    row = _execute(conn, statement, list(params), fetch=True)
-    if row is None:
-        return None
-    values = list(row)
-    for index, funcs in plan.converters:
-        for func, column in funcs:
-            values[index] = func(values[index], column, conn)
-    return model.from_db(conn.alias, plan.attnames, values)
+        plan.selects[key] = statement
+    rows = _execute(conn, statement, list(params), fetch=True, many=True)
+    found = []
+    width = len(plan.fields)
+    for row in rows or ():
+        values = list(row[:width])
+        for index, funcs in plan.converters:
+            for func, column in funcs:
+                values[index] = func(values[index], column, conn)
+        instance = model.from_db(conn.alias, plan.attnames, values)
+        for (name, _), value in zip(annotations, row[width:], strict=True):
+            setattr(instance, name, value)
+        found.append(instance)
+    return found
+
+
+def get[M: Model](
+    model: type[M],
+    where: str,
+    params: Sequence[Any],
+    *,
+    lock: bool = False,
+    annotations: Sequence[tuple[str, str]] = (),
+) -> M | None:
+    """The first row of `select(...)`, or None."""
+    rows = select(model, where, params, lock=lock, annotations=annotations, limit=1)
+    return rows[0] if rows else None
 
 
 def _send_pre_save(instance: Model, alias: str, update_fields: frozenset[str] | None) -> None:

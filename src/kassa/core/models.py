@@ -149,7 +149,8 @@ class IdempotencyRecord(models.Model):
         IN_PROGRESS = "in_progress"
         COMPLETE = "complete"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    # Indexed by the unique (organization, key) constraint.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)

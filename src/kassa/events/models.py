@@ -12,7 +12,10 @@ from kassa.core.models import Organization
 
 class Event(models.Model):
     id = PrefixedIdField("evt")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the (organization, type, -id) and (organization, -id) indexes.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     type = models.CharField(_("type"), max_length=100)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
     data = models.JSONField(_("data"))
@@ -89,9 +92,12 @@ class WebhookDelivery(models.Model):
     lease, so a delivery whose worker died is claimed again once the lease runs out."""
 
     id = PrefixedIdField("whd")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Both indexed by the (organization, -id) and (endpoint, -id) indexes.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(

@@ -126,8 +126,13 @@ class PaymentMethod(models.Model):
 
 
 class Payment(models.Model):
+    # Every index is written on each insert and on each status change (a status change is
+    # never a HOT update: status is indexed), so only the indexes that queries use exist.
     id = PrefixedIdField("pay")
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    # Indexed by (organization, status, -id).
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     livemode = models.BooleanField(_("live"), default=False)
     amount = models.BigIntegerField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3)
@@ -143,13 +148,23 @@ class Payment(models.Model):
         _("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
     )
     gateway_account = models.ForeignKey(
-        GatewayAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        GatewayAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        db_index=False,  # payments are found by organization, reference or id
     )
     gateway_reference = models.CharField(
         _("gateway reference"), max_length=255, blank=True, db_index=True
     )
     payment_method = models.ForeignKey(
-        PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        PaymentMethod,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        db_index=False,
     )
     save_payment_method = models.BooleanField(default=False)
     off_session = models.BooleanField(default=False)
@@ -227,7 +242,7 @@ class GatewayEvent(models.Model):
     id = PrefixedIdField("gev")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     gateway_account = models.ForeignKey(
-        GatewayAccount, on_delete=models.PROTECT, related_name="events"
+        GatewayAccount, on_delete=models.PROTECT, related_name="events", db_index=False
     )
     provider = models.CharField(max_length=16, choices=Provider.choices)
     external_id = models.CharField(max_length=255, null=True, blank=True)

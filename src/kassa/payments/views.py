@@ -14,12 +14,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kassa.core.errors import KassaError
 from kassa.core.money import format_money
 from kassa.payments import services
+from kassa.payments.accounts import account_by_id
 from kassa.payments.gateways.base import InboundRequest, VerificationError
 from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.inbound import receive
 from kassa.payments.links import checkout_token, payment_id_from_token
 from kassa.payments.locale_choice import page_locale
-from kassa.payments.models import GatewayAccount, Payment, PaymentStatus
+from kassa.payments.models import Payment, PaymentStatus
 
 S = PaymentStatus
 _OPEN = (S.PENDING, S.REQUIRES_ACTION)
@@ -122,8 +123,8 @@ def provider_hook(
     request: HttpRequest, provider: str, account_id: str, action: str = ""
 ) -> HttpResponse:
     """POST /hooks/<provider>/<gateway account id>[/<action>]."""
-    account = GatewayAccount.objects.filter(pk=account_id, provider=provider).first()
-    if account is None:
+    account = account_by_id(account_id)
+    if account is None or account.provider != provider:
         raise Http404("unknown gateway account")
     inbound = InboundRequest(
         method=request.method or "",

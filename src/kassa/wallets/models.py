@@ -54,7 +54,10 @@ class WalletSettings(models.Model):
 
 class Wallet(models.Model):
     id = PrefixedIdField("wal")
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    # Indexed by the unique (organization, customer, currency) constraint.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
     currency = models.CharField(_("currency"), max_length=3)
     ledger_account = models.OneToOneField(

@@ -26,10 +26,14 @@ class PaymeTransaction(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(
-        "core.Organization", on_delete=models.PROTECT, related_name="+"
+        "core.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # Indexed by the unique (gateway account, Payme id) constraint.
     gateway_account = models.ForeignKey(
-        "payments.GatewayAccount", on_delete=models.PROTECT, related_name="payme_transactions"
+        "payments.GatewayAccount",
+        on_delete=models.PROTECT,
+        related_name="payme_transactions",
+        db_index=False,
     )
     payment = models.ForeignKey(
         "payments.Payment", on_delete=models.PROTECT, related_name="payme_transactions"

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Model
+from django.db import transaction
 from django.utils import timezone
 
+from kassa.core import fastdb
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
 from kassa.core.ids import ID_MAX_LENGTH
@@ -107,7 +107,15 @@ def check_perform_transaction(ctx: Context, params: dict[str, Any]) -> dict[str,
     now = clock()
     payment_id = _account_value(ctx, params)
     # One query: the payment and whether Payme transactions hold it (live or expired).
-    payment = _usable(ctx, _first(Payment, sql.check, [now - TIMEOUT_MS, payment_id, ctx]))
+    payment = _usable(
+        ctx,
+        fastdb.get(
+            Payment,
+            "id = %s AND organization_id = %s",
+            [now - TIMEOUT_MS, payment_id, ctx.organization_id],
+            annotations=_HOLDS,
+        ),
+    )
     if param_amount(params) != payment.amount:
         raise PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
     held = bool(getattr(payment, "payme_held", False))
@@ -137,12 +145,23 @@ def _create_locked(
     account: dict[str, Any],
 ) -> dict[str, Any] | PaymeFault:
     now = clock()
-    payment = _usable(ctx, _first(Payment, sql.lock_payment, [payment_id, ctx]))
+    payment = _usable(
+        ctx,
+        fastdb.get(
+            Payment,
+            "id = %s AND organization_id = %s",
+            [payment_id, ctx.organization_id],
+            lock=True,
+        ),
+    )
     if amount != payment.amount:
         return PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
     # One query locks this Payme id's transaction and whatever holds the payment.
-    found = list(
-        PaymeTransaction.objects.raw(sql.lock_transactions, [ctx.account_id, payme_id, payment.id])
+    found = fastdb.select(
+        PaymeTransaction,
+        "(gateway_account_id = %s AND payme_id = %s) OR (payment_id = %s AND state IN (1, 2))",
+        [ctx.account_id, payme_id, payment.id],
+        lock=True,
     )
     existing = next(
         (t for t in found if t.gateway_account_id == ctx.account_id and t.payme_id == payme_id),
@@ -163,7 +182,7 @@ def _create_locked(
         else:
             live = True
     _check_open(ctx, payment, now, held=held, live=live)
-    created = PaymeTransaction.objects.create(
+    created = PaymeTransaction(
         organization_id=payment.organization_id,
         gateway_account_id=ctx.account_id,
         payment_id=payment.id,
@@ -174,6 +193,7 @@ def _create_locked(
         state=State.CREATED,
         create_time=now,
     )
+    fastdb.insert(created)
     if payment.gateway_account_id != ctx.account_id:
         # Paid through this account (Payme can reach any order): refunds, the ledger's
         # clearing account and reconciliation follow it.
@@ -229,7 +249,7 @@ def _perform_locked(ctx: Context, payme_id: str) -> dict[str, Any] | PaymeFault:
     txn.state = State.PERFORMED
     txn.perform_time = now
     txn.updated_at = timezone.now()
-    _execute(sql.performed, [txn.state, txn.perform_time, txn.updated_at, txn.pk])
+    fastdb.update(txn, ["state", "perform_time", "updated_at"])
     return _performed_result(txn)
 
 
@@ -264,7 +284,7 @@ def _cancel_created(txn: PaymeTransaction, payment: Payment, reason: int, now: i
     txn.reason = reason
     txn.cancel_time = now
     txn.updated_at = timezone.now()
-    txn.save(update_fields=["state", "reason", "cancel_time", "updated_at"])
+    fastdb.update(txn, ["state", "reason", "cancel_time", "updated_at"])
     if payment.status == S.PROCESSING:
         message = (
             "Payme cancelled the transaction: it was not completed in time."
@@ -479,70 +499,42 @@ def _expired(txn: PaymeTransaction, now: int) -> bool:
 def _lock(ctx: Context, payme_id: str) -> tuple[Payment, PaymeTransaction]:
     """Lock the payment of this account's transaction `payme_id` (one query, by subquery),
     then the transaction: the same order as CreateTransaction, so no deadlocks."""
-    payment = _first(Payment, sql.lock_payment_of, [ctx.account_id, payme_id])
+    payment = fastdb.get(
+        Payment,
+        f"id = (SELECT payment_id FROM {_TXN_TABLE}"  # noqa: S608 (the table name from _meta)
+        " WHERE gateway_account_id = %s AND payme_id = %s)",
+        [ctx.account_id, payme_id],
+        lock=True,
+    )
     if payment is None:
         raise PaymeFault(PaymeError.TRANSACTION_NOT_FOUND, "id")
-    txn = _first(PaymeTransaction, sql.lock_transaction, [ctx.account_id, payme_id])
+    txn = fastdb.get(
+        PaymeTransaction,
+        "gateway_account_id = %s AND payme_id = %s",
+        [ctx.account_id, payme_id],
+        lock=True,
+    )
     assert txn is not None  # its payment is locked: it cannot have gone away
     return payment, txn
 
 
-class _HotSQL:
-    """The hot path's statements, written once. Profiles of the bench showed Django building
-    and compiling querysets as the largest CPU cost per call, so the few statements every
-    Check, Create and Perform runs are plain SQL (the same on SQLite, where FOR UPDATE is
-    dropped: its transactions take the write lock up front)."""
-
-    def __init__(self) -> None:
-        self._built: dict[bool, dict[str, str]] = {}
-
-    def _statements(self, lock: str) -> dict[str, str]:
-        p, t = Payment._meta.db_table, PaymeTransaction._meta.db_table
-        return {
-            "check": (
-                f"SELECT p.*, EXISTS(SELECT 1 FROM {t} h WHERE h.payment_id = p.id"  # noqa: S608 (table names from _meta)
-                f" AND h.state IN (1, 2)) AS payme_held,"
-                f" EXISTS(SELECT 1 FROM {t} h WHERE h.payment_id = p.id"
-                f" AND (h.state = 2 OR (h.state = 1 AND h.payme_time >= %s))) AS payme_live"
-                f" FROM {p} p WHERE p.id = %s AND p.organization_id = %s"
-            ),
-            "lock_payment": f"SELECT * FROM {p} WHERE id = %s AND organization_id = %s{lock}",  # noqa: S608 (table names from _meta)
-            "lock_transactions": (
-                f"SELECT * FROM {t} WHERE (gateway_account_id = %s AND payme_id = %s)"  # noqa: S608 (table names from _meta)
-                f" OR (payment_id = %s AND state IN (1, 2)){lock}"
-            ),
-            "lock_payment_of": (
-                f"SELECT * FROM {p} WHERE id = (SELECT payment_id FROM {t}"  # noqa: S608 (table names from _meta)
-                f" WHERE gateway_account_id = %s AND payme_id = %s){lock}"
-            ),
-            "lock_transaction": (
-                f"SELECT * FROM {t} WHERE gateway_account_id = %s AND payme_id = %s{lock}"  # noqa: S608 (table names from _meta)
-            ),
-            "performed": (
-                f"UPDATE {t} SET state = %s, perform_time = %s, updated_at = %s WHERE id = %s"  # noqa: S608 (table names from _meta)
-            ),
-        }
-
-    def __getattr__(self, name: str) -> str:
-        locks = connection.features.has_select_for_update
-        if locks not in self._built:
-            self._built[locks] = self._statements(" FOR UPDATE" if locks else "")
-        return self._built[locks][name]
-
-
-sql = _HotSQL()
-
-
-def _first[M: Model](model: type[M], statement: str, params: list[Any]) -> M | None:
-    """The first row of a raw statement as a model instance. A Context in `params` stands
-    for its organization id."""
-    values = [p.organization_id if isinstance(p, Context) else p for p in params]
-    return next(iter(model._default_manager.raw(statement, values)), None)
-
-
-def _execute(statement: str, params: list[Any]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+# The hot path's statements go through kassa.core.fastdb: profiles of the bench showed
+# Django building querysets (and RawQuerySet resolving columns) as the largest CPU cost per
+# call. Whether Payme transactions hold a payment, read with the payment in one query:
+_TXN_TABLE = PaymeTransaction._meta.db_table
+_PAYMENT_TABLE = Payment._meta.db_table
+_HOLDS = (
+    (
+        "payme_held",
+        f"EXISTS(SELECT 1 FROM {_TXN_TABLE} h WHERE h.payment_id = {_PAYMENT_TABLE}.id"  # noqa: S608 (table names from _meta)
+        " AND h.state IN (1, 2))",
+    ),
+    (
+        "payme_live",
+        f"EXISTS(SELECT 1 FROM {_TXN_TABLE} h WHERE h.payment_id = {_PAYMENT_TABLE}.id"  # noqa: S608 (table names from _meta)
+        " AND (h.state = 2 OR (h.state = 1 AND h.payme_time >= %s)))",
+    ),
+)
 
 
 def _commit(work: Callable[[], dict[str, Any] | PaymeFault]) -> dict[str, Any]:
