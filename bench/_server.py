@@ -263,8 +263,13 @@ def django_setup(url: str) -> None:
 
 
 def close_django() -> None:
+    """Close this process's database connections (and the hot-cache listener's), so the bench
+    database can be dropped."""
     from django.db import connections
 
+    from kassa.core import hotcache
+
+    hotcache.stop_listener()
     for conn in connections.all(initialized_only=True):
         conn.close()
         close_pool = getattr(conn, "close_pool", None)

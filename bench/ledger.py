@@ -25,6 +25,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+sys.path.insert(0, os.path.dirname(__file__))
+from _server import admin_connect as _admin_connect
+
 ACCOUNTS = 10_000
 BATCH = 100
 
@@ -35,20 +38,6 @@ def _django(url: str) -> None:
     import django
 
     django.setup()
-
-
-def _admin_connect(url: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        dbname="postgres",
-        autocommit=True,
-    )
 
 
 def setup_database(url: str) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, ROOT)
-from ledger import _admin_connect  # noqa: E402
-from payments import percentile, setup  # noqa: E402
+from _server import admin_connect as _admin_connect  # noqa: E402
+from _server import percentile, setup  # noqa: E402
 
 
 def timed(calls: list[Any]) -> tuple[float, list[float]]:

@@ -76,6 +76,16 @@ MIDDLEWARE = [
     "kassa.core.idempotency.IdempotencyMiddleware",
 ]
 
+# The REST API, the gateways' hooks and the health probes run through this shorter chain
+# (kassa.core.wsgi_bridge): the same guards and security headers, none of the page machinery.
+KASSA_API_MIDDLEWARE = [
+    "kassa.core.middleware.RequestSizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "kassa.core.idempotency.IdempotencyMiddleware",
+]
+
 ROOT_URLCONF = "kassa.urls"
 ASGI_APPLICATION = "kassa.asgi.application"
 WSGI_APPLICATION = None

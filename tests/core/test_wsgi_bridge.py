@@ -48,6 +48,7 @@ def echo(request: HttpRequest) -> JsonResponse:
             "path": request.path,
             "query": request.GET.get("q"),
             "remote": request.META.get("REMOTE_ADDR"),
+            "session": hasattr(request, "session"),
         }
     )
 
@@ -184,6 +185,7 @@ def test_body_headers_cookies_and_query_reach_django() -> None:
         "path": "/v1/echo",
         "query": "x y",
         "remote": "10.1.2.3",
+        "session": False,  # the API lane: no session machinery
     }
 
 
@@ -225,3 +227,32 @@ def test_environ_paths_are_latin1_wsgi_strings() -> None:
     assert environ["PATH_INFO"] == "/pay/ü".encode().decode("latin-1")
     assert environ["CONTENT_LENGTH"] == "0"
     assert environ["SERVER_PORT"] == "8000"
+
+
+_SECURITY_HEADERS = (
+    b"x-content-type-options",
+    b"referrer-policy",
+    b"cross-origin-opener-policy",
+    b"x-frame-options",
+    b"content-security-policy",
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_lane_sends_the_security_headers_of_the_full_chain() -> None:
+    with override_settings(ROOT_URLCONF=__name__):
+        api = asyncio.run(_call(_bridge(), "/v1/echo"))
+        page = asyncio.run(_call(_bridge(), "/echo"))
+    assert api["status"] == page["status"] == 200
+    for name in _SECURITY_HEADERS:
+        assert api["headers"][name] == page["headers"][name], name
+    assert json.loads(page["body"])["session"] is True  # pages keep the whole chain
+
+
+def test_only_api_hook_and_probe_paths_take_the_api_lane() -> None:
+    from kassa.core.wsgi_bridge import API_PATHS
+
+    assert "/v1/payments".startswith(API_PATHS)
+    assert "/hooks/payme/gwa_x".startswith(API_PATHS)
+    for page in ("/portal/", "/admin/", "/pay/abc", "/checkout/x", "/static/x.css"):
+        assert not page.startswith(API_PATHS)

@@ -241,7 +241,6 @@ def charge(
             if posted.replayed:
                 return _charge_from_ledger(wallet, posted.transaction_id, replayed=True)
             balance, sequence = posted.balances[wallet.ledger_account_id]
-            after_change(wallet, before=balance + amount, after=balance, sequence=sequence)
             result = charge_dict(
                 charge_id=charge_id,
                 wallet=wallet,
@@ -251,6 +250,7 @@ def charge(
                 balance_after=balance,
                 created=timezone.now(),
             )
+            after_change(wallet, before=balance + amount, after=balance, sequence=sequence)
             emit(wallet.organization_id, "wallet.charged", result)
     except ledger.InsufficientFunds as exc:
         raise InsufficientFunds(param="amount") from exc

@@ -31,7 +31,27 @@ def send_balance_changed_on_commit(
     sequence: int,
     using: str | None = None,
 ) -> None:
-    """Queue ``balance_changed`` for when the current transaction commits (at once outside one)."""
+    """Queue ``balance_changed`` for when the current transaction commits (at once outside one).
+
+    On PostgreSQL the change is also notified to the other server processes (`NOTIFY
+    kassa_wallet_balance`) from inside the transaction: PostgreSQL delivers a notification when
+    its transaction commits and drops it when it rolls back, and it costs no statement after
+    the commit."""
+    from django.db import connections
+
+    from kassa.wallets.stream_hub import CHANNEL, BalanceEvent
+
+    conn = connections[using or "default"]
+    if conn.vendor == "postgresql":
+        event = BalanceEvent(
+            wallet_id=wallet_id,
+            organization_id=organization_id,
+            balance=balance,
+            currency=currency,
+            sequence=sequence,
+        )
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
 
     def send() -> None:
         balance_changed.send(

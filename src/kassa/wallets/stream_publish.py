@@ -1,10 +1,12 @@
 """Getting a committed balance change to every stream that watches the wallet.
 
 The `balance_changed` signal is sent after the commit. Its receiver here hands the change to
-the hubs of this process at once and, on PostgreSQL, also sends it to every other server
-process with `NOTIFY kassa_wallet_balance`; each process's hub LISTENs on one connection
-(`postgres_listener`). A stream that gets the same change twice (locally and through NOTIFY)
-sends it once: it only sends sequences newer than the last one it sent.
+the hubs of this process at once; on PostgreSQL every other server process hears of it through
+`NOTIFY kassa_wallet_balance`, sent inside the changing transaction
+(`send_balance_changed_on_commit`) and delivered by PostgreSQL at its commit; each process's hub
+LISTENs on one connection (`postgres_listener`). A stream that gets the same change twice
+(locally and through NOTIFY) sends it once: it only sends sequences newer than the last one it
+sent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from kassa.core.dbinfo import listener_conninfo
 from kassa.wallets.signals import balance_changed
@@ -50,10 +51,6 @@ def on_balance_changed(
         sequence=sequence,
     )
     publish_local(event)
-    if connection.vendor == "postgresql":
-        # Sent after the commit, in autocommit: delivered to the listeners immediately.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
 
 
 def connect_receiver() -> None:
