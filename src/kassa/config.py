@@ -121,7 +121,7 @@ class Config:
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 10
-    web_threads: int = 16
+    web_threads: int = 4
     cache_seconds: int = 5
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
@@ -318,7 +318,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 10, minimum=1
         ),
         web_threads=parse_int(
-            "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 16, minimum=1, maximum=256
+            "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 4, minimum=1, maximum=256
         ),
         cache_seconds=parse_int(
             "KASSA_CACHE_SECONDS", env.get("KASSA_CACHE_SECONDS"), 5, minimum=0, maximum=300
