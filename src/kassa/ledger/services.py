@@ -1,17 +1,22 @@
 """Posting to the ledger: the only code that moves balances.
 
-A posting batch runs in one database transaction:
-1. the affected accounts are locked in id order (no deadlocks between batches), and the keys
-   posted before are looked up (after the locks are granted, so nothing committed by the
-   previous holder is missed);
-2. everything that can refuse the batch is decided before anything is written: unknown or
-   foreign accounts, mixed currencies, a second reversal, an account left below its
-   `min_balance` once the new postings are applied in order (`InsufficientFunds`; a CHECK
-   constraint on the table refuses it too, whoever writes), a key reused with other postings;
-   so a refusal writes nothing, and a caller's transaction needs no savepoint around a post;
-3. the new transactions are inserted (sorted by key, ON CONFLICT DO NOTHING) with their entries
-   (each recording the balance it left), and the balances are written (`kassa.ledger.sql`);
-   a repeated key returns the transaction that was posted first.
+A posting batch is atomic: all of its transactions or none. Its accounts are locked in id
+order (no deadlocks between batches); its transactions are inserted sorted by idempotency key
+with ON CONFLICT DO NOTHING, so a repeated key (also one racing in from another connection)
+posts nothing and returns the transaction posted first, after checking that its postings are
+the same (else `LedgerIdempotencyConflict`); each entry records the balance it left; the
+cached balances change in the same transaction. Refusals change nothing: `InsufficientFunds`
+when an account would end below its `min_balance` (a CHECK constraint on the table refuses it,
+whoever writes), `AlreadyReversed`, and `LedgerIntegrityError` for unknown or foreign accounts
+or mixed currencies (programming errors).
+
+PostgreSQL: one statement does all of it (`kassa.ledger.sql`), so the locks are held for that
+statement and the commit only. Inside a caller's transaction it runs behind a savepoint sent in
+the same round trip, so a refusal leaves the caller's transaction usable; a single transaction
+outside one runs in autocommit (one round trip in all); a batch outside one gets its own.
+
+SQLite (one writer at a time): read the accounts and the keys posted before, decide every
+refusal, then write; a refusal writes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ from django.utils import timezone
 from kassa.core.errors import KassaError, StateConflict
 from kassa.core.money import MAX_AMOUNT
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from kassa.ledger.sql import AccountRow, EntryRow, TxnRow, dialect
+from kassa.ledger.sql import (
+    AccountRow,
+    EntryRow,
+    NewEntry,
+    PostgresLedgerSQL,
+    SqliteLedgerSQL,
+    TxnRow,
+)
 
 
 class InsufficientFunds(KassaError):
@@ -65,6 +77,7 @@ class AlreadyReversed(StateConflict):
 
 
 MIN_BALANCE_CONSTRAINT = "ledger_account_min_balance"
+REVERSED_ONCE_CONSTRAINT = "ledger_transaction_reversed_once"
 
 
 class LedgerIntegrityError(Exception):
@@ -208,47 +221,110 @@ def post_batch(organization_id: str, specs: Sequence[TransferSpec]) -> list[Post
 
     A batch is checked as a whole: it is refused when it would leave an account below its
     `min_balance`; what happens between its postings is never visible to anyone. Inside a
-    caller's transaction the posting joins it (no savepoint): every refusal is decided before
-    anything is written, so the caller's transaction stays usable after catching one.
+    caller's transaction a refusal writes nothing and leaves that transaction usable.
     """
     unique = _dedupe(specs)
     for spec in unique.values():
         _check_shape(spec)
-    sql = dialect()
+    if connection.vendor == "postgresql":
+        results = _post_postgres(organization_id, unique)
+    else:
+        results = _post_sqlite(organization_id, unique)
+    return [results[spec.idempotency_key] for spec in specs]
+
+
+def _post_postgres(organization_id: str, unique: dict[str, TransferSpec]) -> dict[str, Posted]:
+    rows = [_txn_row(spec) for spec in unique.values()]
+    entries = [
+        NewEntry(key, posting.account_id, posting.amount)
+        for key, spec in unique.items()
+        for posting in spec.postings
+    ]
+    nested = connection.in_atomic_block
+    try:
+        if nested or len(unique) == 1:
+            # Inside the caller's transaction, behind a savepoint; or one statement in
+            # autocommit, which is a transaction by itself.
+            return _run_postgres(organization_id, unique, rows, entries, savepoint=nested)
+        with transaction.atomic():
+            return _run_postgres(organization_id, unique, rows, entries, savepoint=False)
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint == REVERSED_ONCE_CONSTRAINT:
+            raise AlreadyReversed() from exc
+        if constraint == MIN_BALANCE_CONSTRAINT:
+            raise _insufficient_funds(organization_id, unique) from exc
+        raise
+
+
+def _run_postgres(
+    organization_id: str,
+    unique: dict[str, TransferSpec],
+    rows: list[TxnRow],
+    entries: list[NewEntry],
+    *,
+    savepoint: bool,
+) -> dict[str, Posted]:
+    sql = PostgresLedgerSQL()
+    try:
+        written = sql.post(organization_id, rows, entries, timezone.now(), savepoint=savepoint)
+    except IntegrityError:
+        if savepoint:
+            sql.rollback_savepoint()
+        raise
+    results: dict[str, Posted] = {}
+    for entry in written:
+        posted = results.get(entry.key)
+        if posted is None:
+            posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
+        posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+    replayed = {key: spec for key, spec in unique.items() if key not in results}
+    if replayed:
+        try:
+            existing = _existing_keys(organization_id, list(replayed))
+            if len(existing) < len(replayed):
+                # Nothing was inserted: the statement's own check of the accounts failed.
+                _check_accounts(organization_id, unique.values(), _account_metadata(unique))
+                raise LedgerIntegrityError("the posting was refused by the database")
+            results.update(_replays(replayed, existing))
+        except (LedgerIdempotencyConflict, LedgerIntegrityError):
+            if savepoint:
+                sql.rollback_savepoint()
+            raise
+    return results
+
+
+def _post_sqlite(organization_id: str, unique: dict[str, TransferSpec]) -> dict[str, Posted]:
+    """The same result in steps: read, decide every refusal, then write (one writer at a
+    time: SQLite's IMMEDIATE transactions)."""
+    sql = SqliteLedgerSQL()
     account_ids = sorted({p.account_id for spec in unique.values() for p in spec.postings})
-    rows = {key: _txn_row(spec) for key, spec in unique.items()}  # before the locks are held
     own = nullcontext() if connection.in_atomic_block else transaction.atomic()
-    # The pipeline is entered first so that the COMMIT of a posting that is its own
-    # transaction rides in the same round trip as its writes.
-    with sql.batch(), own:
+    with own:
         accounts, existing = sql.lock_and_find(organization_id, account_ids, sorted(unique))
-        _check_accounts(organization_id, unique.values(), accounts)
+        _check_accounts(
+            organization_id,
+            unique.values(),
+            {pk: (row.organization_id, row.currency) for pk, row in accounts.items()},
+        )
         fresh = [spec for key, spec in unique.items() if key not in existing]
         _check_not_reversed(fresh)
-        entries, balances = _apply(fresh, accounts)
+        new_entries, balances = _apply(fresh, accounts)
         results = _replays({k: unique[k] for k in unique if k in existing}, existing)
         if fresh:
-            now = timezone.now()
             written = sql.write(
                 organization_id,
-                [rows[spec.idempotency_key] for spec in fresh],
-                entries,
+                [_txn_row(spec) for spec in fresh],
+                new_entries,
                 balances,
-                now,
+                timezone.now(),
             )
-            inserted: dict[str, Posted] = {}
             for entry in written:
-                posted = inserted.get(entry.key)
+                posted = results.get(entry.key)
                 if posted is None:
-                    posted = inserted[entry.key] = Posted(entry.transaction_id, entry.key, False)
+                    posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
                 posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
-            if len(inserted) != len(fresh):
-                # A key of this batch was posted meanwhile by a posting that touches none of
-                # these accounts (so other postings): what was written here must not stay.
-                transaction.set_rollback(True)
-                raise LedgerIdempotencyConflict()
-            results.update(inserted)
-    return [results[spec.idempotency_key] for spec in specs]
+    return results
 
 
 def reverse(
@@ -324,19 +400,57 @@ def _txn_row(spec: TransferSpec) -> TxnRow:
 
 
 def _check_accounts(
-    organization_id: str, specs: Iterable[TransferSpec], accounts: dict[int, AccountRow]
+    organization_id: str, specs: Iterable[TransferSpec], meta: dict[int, tuple[str, str]]
 ) -> None:
+    """Refused before anything is written: unknown or foreign accounts, mixed currencies."""
     for spec in specs:
         currencies = set()
         for posting in spec.postings:
-            account = accounts.get(posting.account_id)
-            if account is None:
+            found = meta.get(posting.account_id)
+            if found is None:
                 raise LedgerIntegrityError(f"unknown ledger account {posting.account_id}")
-            if account.organization_id != organization_id:
+            if found[0] != organization_id:
                 raise LedgerIntegrityError("a posting touches another organization's account")
-            currencies.add(account.currency)
+            currencies.add(found[1])
         if len(currencies) != 1:
             raise LedgerIntegrityError(f"{spec.idempotency_key!r} mixes currencies {currencies}")
+
+
+def _account_metadata(unique: dict[str, TransferSpec]) -> dict[int, tuple[str, str]]:
+    """(organization, currency) of the accounts the postings name, for error messages."""
+    ids = {p.account_id for spec in unique.values() for p in spec.postings}
+    return {
+        pk: (org, currency)
+        for pk, org, currency in LedgerAccount.objects.filter(pk__in=ids).values_list(
+            "pk", "organization_id", "currency"
+        )
+    }
+
+
+def _existing_keys(organization_id: str, keys: list[str]) -> dict[str, int]:
+    return dict(
+        LedgerTransaction.objects.filter(
+            organization_id=organization_id, idempotency_key__in=keys
+        ).values_list("idempotency_key", "id")
+    )
+
+
+def _insufficient_funds(organization_id: str, unique: dict[str, TransferSpec]) -> KassaError:
+    """The refusal with its details (which account, its balance, the shortfall), worked out
+    again from the balances now: the statement that failed reported only its CHECK."""
+    account_ids = {p.account_id for spec in unique.values() for p in spec.postings}
+    accounts = {
+        pk: AccountRow(org, currency, balance, floor)
+        for pk, org, currency, balance, floor in LedgerAccount.objects.filter(
+            pk__in=account_ids
+        ).values_list("pk", "organization_id", "currency", "balance", "min_balance")
+    }
+    existing = _existing_keys(organization_id, list(unique))
+    try:
+        _apply([s for k, s in unique.items() if k not in existing], accounts)
+    except InsufficientFunds as exc:
+        return exc
+    return InsufficientFunds()  # the balances moved since; the refusal stands
 
 
 def _check_not_reversed(specs: list[TransferSpec]) -> None:

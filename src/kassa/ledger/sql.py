@@ -3,34 +3,25 @@
 `kassa.ledger.services` decides what to write; this module writes it in as few round trips and
 as little client work as each database allows. Every value is a bound parameter.
 
-A posting is two steps: `lock_and_find` locks the accounts (in id order) and finds which
-idempotency keys were posted before; after the service has checked everything, `write`
-inserts the new transactions, their entries and the new balances.
+PostgreSQL: a whole batch is one prepared statement (`_POST`), bound server-side with its rows
+as arrays, so its text never changes: one round trip, and the accounts' row locks are held for
+the statement and the commit only.
 
-PostgreSQL: statements are bound server-side and prepared once per connection (their text
-depends only on the number of rows; large batches travel as arrays so their text never
-changes). Each step runs in a psycopg pipeline, so BEGIN rides with the lock, the key look-up
-with it, and the balance update (and the COMMIT of a posting that is its own transaction)
-with the insert. The transactions and their entries are inserted by one statement, which
-inserts entries only for transactions it inserted.
-
-SQLite: the same statements with rows inlined as VALUES lists, through Django's cursor; the
-connection's IMMEDIATE transactions serialize writers, so there is no FOR UPDATE and no race
-between the key look-up and the insert.
+SQLite: two steps through Django's cursor, with rows inlined as VALUES lists:
+`lock_and_find` reads the accounts and finds which idempotency keys were posted before; after
+the service has checked everything, `write` inserts the new transactions, their entries and
+the new balances. The connection's IMMEDIATE transactions serialize writers, so there is no
+FOR UPDATE and no race between the key look-up and the insert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import psycopg
 from django.db import connection
-
-# Up to this many rows use scalar parameters; arrays beyond (dumping a Python list costs more
-# client time than a few scalars, but keeps one statement text for any size).
-_SCALAR_LIMIT = 4
 
 
 class TxnRow(NamedTuple):
@@ -55,6 +46,12 @@ class WrittenEntry(NamedTuple):
     entry_id: int
     account_id: int
     balance_after: int
+
+
+class NewEntry(NamedTuple):
+    key: str  # of the transaction it belongs to
+    account_id: int
+    amount: int
 
 
 class EntryRow(NamedTuple):
@@ -115,95 +112,96 @@ def _scalar_set_balances(rows: int) -> str:
     return f"UPDATE ledger_account SET balance = CASE id {cases} END WHERE id IN ({_marks(rows)})"
 
 
-_ARRAY_SET_BALANCES = (
-    "UPDATE ledger_account AS a SET balance = v.balance"
-    " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id"
+_SAVEPOINT = "kassa_ledger"
+
+# One statement posts a whole batch on PostgreSQL. `locked` takes the row locks in id order
+# (every part that touches ledger_account reads through it, so no row is locked out of order).
+# `ok` checks what only a programming error can break (every account exists, belongs to the
+# organization, each transaction stays in one currency); when it fails nothing is inserted and
+# the service finds out why. The transactions are inserted in key order with ON CONFLICT DO
+# NOTHING, and only the inserted ones get entries and move balances; each entry records the
+# balance it left (the locked balance plus the running sum of the batch's entries on that
+# account). A floor the batch would break fails the statement through the
+# ledger_account_min_balance CHECK, so nothing is written. The locks are held for this statement
+# and the commit only: no round trip to the client and no Python run while they are held.
+_POST = (
+    "WITH locked AS ("
+    "SELECT id, balance, organization_id, currency FROM ledger_account"
+    " WHERE id = ANY(%(accounts)s::bigint[]) ORDER BY id FOR UPDATE"
+    "), e AS ("
+    "SELECT * FROM unnest(%(entry_keys)s::text[], %(entry_accounts)s::bigint[],"
+    " %(entry_amounts)s::bigint[]) WITH ORDINALITY AS e(key, account, amount, ord)"
+    "), ok AS ("
+    "SELECT (SELECT count(*) FROM locked) = cardinality(%(accounts)s::bigint[])"
+    " AND NOT EXISTS (SELECT 1 FROM locked WHERE organization_id <> %(org)s)"
+    " AND NOT EXISTS (SELECT 1 FROM e JOIN locked AS l ON l.id = e.account"
+    " GROUP BY e.key HAVING count(DISTINCT l.currency) > 1) AS good"
+    "), t AS ("
+    f"{_TXN_COLUMNS} SELECT %(org)s, r.kind, r.reference, r.key, r.description,"
+    " r.metadata::jsonb, r.reverses_id, %(now)s"
+    " FROM unnest(%(kinds)s::text[], %(references)s::text[], %(keys)s::text[],"
+    " %(descriptions)s::text[], %(metadata)s::text[], %(reverses)s::bigint[])"
+    " AS r(kind, reference, key, description, metadata, reverses_id)"
+    f" WHERE (SELECT good FROM ok) ORDER BY r.key{_TXN_CONFLICT}"
+    "), x AS ("
+    "SELECT t.id AS txn_id, e.account, e.amount, e.ord FROM e"
+    " JOIN t ON t.idempotency_key = e.key"
+    "), d AS ("
+    "SELECT x.account, sum(x.amount) AS delta FROM x GROUP BY x.account"
+    "), u AS ("
+    "UPDATE ledger_account AS a SET balance = a.balance + d.delta"
+    " FROM d JOIN locked AS l ON l.id = d.account"
+    " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
+    "), w AS ("
+    f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, l.currency,"
+    " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
+    " FROM x JOIN locked AS l ON l.id = x.account ORDER BY x.ord"
+    " RETURNING id, transaction_id, account_id, balance_after"
+    ")"
+    " SELECT t.idempotency_key, t.id, w.id, w.account_id, w.balance_after"
+    " FROM w JOIN t ON t.id = w.transaction_id ORDER BY w.id"
 )
 
 
 class PostgresLedgerSQL:
-    @contextmanager
-    def batch(self) -> Iterator[None]:
-        connection.ensure_connection()
-        with connection.wrap_database_errors, connection.connection.pipeline():
-            yield
-
-    def _execute(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
-        cursor: psycopg.Cursor[Any] = psycopg.Cursor(connection.connection)
-        with connection.wrap_database_errors:
-            cursor.execute(query, params, prepare=True)
-        return cursor
-
-    def lock_and_find(
-        self, organization_id: str, account_ids: Sequence[int], keys: Sequence[str]
-    ) -> tuple[dict[int, AccountRow], dict[str, int]]:
-        """Lock the accounts and find the keys posted before, in one round trip. The key
-        look-up runs after the lock is granted, so it sees every posting committed by whoever
-        held these accounts before us."""
-        if len(account_ids) <= 2 * _SCALAR_LIMIT:
-            lock = f"{_ACCOUNT_COLUMNS} WHERE id IN ({_marks(len(account_ids))}) ORDER BY id"
-            lock_params: list[Any] = list(account_ids)
-        else:
-            lock = f"{_ACCOUNT_COLUMNS} WHERE id = ANY(%s::bigint[]) ORDER BY id"
-            lock_params = [list(account_ids)]
-        if len(keys) <= _SCALAR_LIMIT:
-            find = f"{_KEYS_COLUMNS} AND idempotency_key IN ({_marks(len(keys))})"
-            find_params: list[Any] = [organization_id, *keys]
-        else:
-            find = f"{_KEYS_COLUMNS} AND idempotency_key = ANY(%s::text[])"
-            find_params = [organization_id, list(keys)]
-        with (
-            self._execute(lock + " FOR UPDATE", lock_params) as lock_cursor,
-            self._execute(find, find_params) as find_cursor,
-            connection.wrap_database_errors,
-        ):
-            accounts = {row[0]: AccountRow(*row[1:]) for row in lock_cursor.fetchall()}
-            existing = {key: pk for key, pk in find_cursor.fetchall()}
-        return accounts, existing
-
-    def write(
+    def post(
         self,
         organization_id: str,
         rows: Sequence[TxnRow],
-        entries: Sequence[EntryRow],
-        balances: dict[int, int],
+        entries: Sequence[NewEntry],
         now: Any,
+        *,
+        savepoint: bool,
     ) -> list[WrittenEntry]:
-        """Insert the transactions and their entries (one statement) and set the balances;
-        returns the entries written (a key taken meanwhile is left out with its entries)."""
-        if len(rows) <= _SCALAR_LIMIT:
-            row = "(%s,%s,%s,%s,%s,%s::jsonb,%s,%s)"
-            txns = f"{_TXN_COLUMNS} VALUES {','.join([row] * len(rows))}{_TXN_CONFLICT}"
-            params = _txn_params(organization_id, rows, now)
-        else:
-            txns = (
-                f"{_TXN_COLUMNS} SELECT %s, r.kind, r.reference, r.key, r.description,"
-                " r.metadata::jsonb, r.reverses_id, %s"
-                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-                " %s::bigint[]) AS r(kind, reference, key, description, metadata, reverses_id)"
-                f" ORDER BY r.key{_TXN_CONFLICT}"
-            )
-            ordered = sorted(rows, key=lambda r: r.key)
-            params = [organization_id, now, *(list(c) for c in zip(*ordered, strict=True))]
-        statement = (
-            f"WITH t AS ({txns}), e AS ({_ENTRY_COLUMNS}"
-            " SELECT t.id, x.account, x.amount, x.currency, x.balance_after, %s"
-            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[])"
-            " WITH ORDINALITY AS x(key, account, amount, currency, balance_after, ord)"
-            " JOIN t ON t.idempotency_key = x.key ORDER BY x.ord"
-            " RETURNING id, transaction_id, account_id, balance_after)"
-            " SELECT t.idempotency_key, t.id, e.id, e.account_id, e.balance_after"
-            " FROM e JOIN t ON t.id = e.transaction_id ORDER BY e.id"
-        )
-        params += [now, *(list(c) for c in zip(*entries, strict=True))]
-        inserted = self._execute(statement, params)
-        if balances:
-            if len(balances) <= 2 * _SCALAR_LIMIT:
-                self._execute(_scalar_set_balances(len(balances)), _balance_params(balances))
-            else:
-                self._execute(_ARRAY_SET_BALANCES, [list(balances), list(balances.values())])
-        with inserted, connection.wrap_database_errors:
-            return [WrittenEntry(*row) for row in inserted.fetchall()]
+        """Post a batch in one statement (after a SAVEPOINT in the same round trip when the
+        caller's transaction must survive a refusal); returns the entries written."""
+        params = {
+            "accounts": sorted({e.account_id for e in entries}),
+            "org": organization_id,
+            "now": now,
+            "kinds": [r.kind for r in rows],
+            "references": [r.reference for r in rows],
+            "keys": [r.key for r in rows],
+            "descriptions": [r.description for r in rows],
+            "metadata": [r.metadata for r in rows],
+            "reverses": [r.reverses_id for r in rows],
+            "entry_keys": [e.key for e in entries],
+            "entry_accounts": [e.account_id for e in entries],
+            "entry_amounts": [e.amount for e in entries],
+        }
+        connection.ensure_connection()
+        conn = connection.connection
+        with connection.wrap_database_errors, conn.pipeline():
+            if savepoint:
+                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
+            with cursor:
+                cursor.execute(_POST, params, prepare=True)
+                return [WrittenEntry(*row) for row in cursor.fetchall()]
+
+    def rollback_savepoint(self) -> None:
+        with connection.wrap_database_errors:
+            connection.connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
 
 class SqliteLedgerSQL:
@@ -270,10 +268,3 @@ class SqliteLedgerSQL:
         if balances:
             self._execute(_scalar_set_balances(len(balances)), _balance_params(balances))
         return written
-
-
-LedgerSQL = PostgresLedgerSQL | SqliteLedgerSQL
-
-
-def dialect() -> LedgerSQL:
-    return PostgresLedgerSQL() if connection.vendor == "postgresql" else SqliteLedgerSQL()
