@@ -67,12 +67,20 @@ def setup_database(url: str) -> dict[str, Any]:
 
 
 def client(
-    url: str, setup: dict[str, Any], scenario: str, index: int, seconds: float, start: Any, out: Any
+    url: str,
+    setup: dict[str, Any],
+    run: str,
+    index: int,
+    seconds: float,
+    start: Any,
+    out: Any,
 ) -> None:
     _django(url)
     from django.db import connection
 
     from kassa.ledger import services as ledger
+
+    scenario = run.split("@")[0]
 
     connection.ensure_connection()
     rng = random.Random(index)
@@ -93,7 +101,7 @@ def client(
             src, dst = rng.sample(spread, 2)
         return ledger.transfer(
             kind="bench",
-            idempotency_key=f"{scenario}-{index}-{seq}",
+            idempotency_key=f"{run}-{index}-{seq}",
             source=src,
             destination=dst,
             amount=rng.randint(1, 1000),
@@ -130,8 +138,11 @@ def run_scenario(
     ctx = mp.get_context("fork")
     start = ctx.Barrier(clients + 1)
     out = ctx.Queue()
+    # Every run posts fresh idempotency keys: a key posted by an earlier run would be a
+    # replay, which is a different (slower) path than the one measured.
+    run = f"{scenario}@{clients}@{time.time_ns()}"
     procs = [
-        ctx.Process(target=client, args=(url, setup, scenario, i, seconds, start, out))
+        ctx.Process(target=client, args=(url, setup, run, i, seconds, start, out))
         for i in range(clients)
     ]
     for proc in procs:

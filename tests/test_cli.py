@@ -130,6 +130,28 @@ def test_ledger_verify_clean_and_corrupted() -> None:
     report: dict[str, Any] = json.loads(broken.stdout)
     kinds = sorted(p["kind"] for p in report["problems"])
     assert kinds == ["account_balance", "account_balance", "transaction_sum"]
+
+    # The tables have no foreign keys: an entry pointing nowhere, or across organizations,
+    # is reported too.
+    other = make_org("Other")
+    foreign = ledger.get_or_create_account(other.id, kind="external", currency="UZS")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, balance_after, created_at)"
+            " SELECT MIN(id), %s, 0, 'UZS', 0, CURRENT_TIMESTAMP FROM ledger_transaction",
+            [10**9],
+        )
+        cursor.execute(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, balance_after, created_at)"
+            " SELECT MAX(id), %s, 0, 'UZS', 0, CURRENT_TIMESTAMP FROM ledger_transaction",
+            [foreign.pk],
+        )
+    report = json.loads(kassa("ledger", "verify", "--json").stdout)
+    details = sorted(p["detail"] for p in report["problems"] if p["kind"] == "entry_reference")
+    assert details == [
+        f"no account {10**9}",
+        f"transaction of {org.id} on an account of {other.id}",
+    ]
     human = kassa("ledger", "verify")
     assert human.returncode == 1 and "problem" in human.stdout
 

@@ -329,3 +329,22 @@ def test_a_refusal_leaves_the_callers_transaction_usable(accounts) -> None:  # t
     assert ledger.balance_of(wallet.pk) == 0
     assert not LedgerTransaction.objects.filter(idempotency_key="c").exists()
     assert_ledger_balanced(org.id)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("table", ["ledger_entry", "ledger_transaction", "ledger_account"])
+def test_postgresql_refuses_deleting_ledger_rows(accounts, table) -> None:  # type: ignore[no-untyped-def]
+    """The tables carry no foreign keys (docs/ledger.md); a trigger refuses every DELETE."""
+    org, source, wallet, _ = accounts
+    ledger.post(
+        org.id,
+        ledger.transfer(kind="t", idempotency_key="t", source=source, destination=wallet, amount=5),
+    )
+    with (
+        pytest.raises(DatabaseError, match="never deleted"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"DELETE FROM {table}")
+    assert LedgerEntry.objects.count() == 2
+    assert_ledger_balanced(org.id)

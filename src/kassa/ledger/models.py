@@ -61,9 +61,16 @@ class LedgerAccount(models.Model):
 
 
 class LedgerTransaction(models.Model):
-    # Indexed by the unique (organization, idempotency_key) constraint.
+    # Indexed by the unique (organization, idempotency_key) constraint. No FOREIGN KEY
+    # constraint in the database here nor on the entries (docs/ledger.md, "No foreign keys on
+    # the hot tables"): the posting statement checks every reference, and ledger rows are
+    # never deleted.
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=40)
     # The business object this transaction records (a payment, refund, charge...).
@@ -114,11 +121,15 @@ class LedgerTransaction(models.Model):
 
 class LedgerEntry(models.Model):
     transaction = models.ForeignKey(
-        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", db_constraint=False
     )
     # Indexed by ledger_entry_account_idx (account, id), which also serves FK lookups.
     account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
     )
     amount = models.BigIntegerField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3)

@@ -394,7 +394,9 @@ def _txn_row(spec: TransferSpec) -> TxnRow:
         reference=spec.reference[:64],
         key=spec.idempotency_key,
         description=spec.description[:500],
-        metadata=json.dumps(spec.metadata, separators=(",", ":"), sort_keys=True),
+        metadata=json.dumps(spec.metadata, separators=(",", ":"), sort_keys=True)
+        if spec.metadata
+        else "{}",
         reverses_id=spec.reverses_id,
     )
 

@@ -5,7 +5,9 @@ as little client work as each database allows. Every value is a bound parameter.
 
 PostgreSQL: a whole batch is one prepared statement (`_POST`), bound server-side with its rows
 as arrays, so its text never changes: one round trip, and the accounts' row locks are held for
-the statement and the commit only.
+the statement and the commit only. A single transaction (the common case: a payment, a charge)
+goes through `_POST_ONE`, the same statement with scalar parameters. Both run on a generic plan,
+planned once per connection (see `PostgresLedgerSQL.post`).
 
 SQLite: two steps through Django's cursor, with rows inlined as VALUES lists:
 `lock_and_find` reads the accounts and finds which idempotency keys were posted before; after
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from django.db import connection
+from psycopg.types.numeric import Int8
 
 
 class TxnRow(NamedTuple):
@@ -113,9 +116,13 @@ def _scalar_set_balances(rows: int) -> str:
 
 
 _SAVEPOINT = "kassa_ledger"
+_GENERIC_PLAN = "SET plan_cache_mode = force_generic_plan"
+_DEFAULT_PLAN = "RESET plan_cache_mode"
 
-# One statement posts a whole batch on PostgreSQL. `locked` takes the row locks in id order
-# (every part that touches ledger_account reads through it, so no row is locked out of order).
+# One statement posts a whole batch on PostgreSQL. Lists of strings travel in the binary
+# format (%b), which psycopg dumps several times faster than text arrays (no quoting of each
+# element). `locked` takes the row locks in id order (every part that touches ledger_account
+# reads through it, so no row is locked out of order).
 # `ok` checks what only a programming error can break (every account exists, belongs to the
 # organization, each transaction stays in one currency); when it fails nothing is inserted and
 # the service finds out why. The transactions are inserted in key order with ON CONFLICT DO
@@ -129,7 +136,7 @@ _POST = (
     "SELECT id, balance, organization_id, currency FROM ledger_account"
     " WHERE id = ANY(%(accounts)s::bigint[]) ORDER BY id FOR UPDATE"
     "), e AS ("
-    "SELECT * FROM unnest(%(entry_keys)s::text[], %(entry_accounts)s::bigint[],"
+    "SELECT * FROM unnest(%(entry_keys)b::text[], %(entry_accounts)s::bigint[],"
     " %(entry_amounts)s::bigint[]) WITH ORDINALITY AS e(key, account, amount, ord)"
     "), ok AS ("
     "SELECT (SELECT count(*) FROM locked) = cardinality(%(accounts)s::bigint[])"
@@ -139,8 +146,8 @@ _POST = (
     "), t AS ("
     f"{_TXN_COLUMNS} SELECT %(org)s, r.kind, r.reference, r.key, r.description,"
     " r.metadata::jsonb, r.reverses_id, %(now)s"
-    " FROM unnest(%(kinds)s::text[], %(references)s::text[], %(keys)s::text[],"
-    " %(descriptions)s::text[], %(metadata)s::text[], %(reverses)s::bigint[])"
+    " FROM unnest(%(kinds)b::text[], %(references)b::text[], %(keys)b::text[],"
+    " %(descriptions)b::text[], %(metadata)b::text[], %(reverses)s::bigint[])"
     " AS r(kind, reference, key, description, metadata, reverses_id)"
     f" WHERE (SELECT good FROM ok) ORDER BY r.key{_TXN_CONFLICT}"
     "), x AS ("
@@ -163,6 +170,57 @@ _POST = (
 )
 
 
+def _bigint_array(values: Sequence[int | None]) -> str:
+    """A bigint[] literal. Sent as text (psycopg's "unknown") and cast in the statement, the
+    parameter's type never changes: psycopg would type a list of ints by its largest value
+    (int2[], int4[] or int8[]) and prepare the statement again for each combination, and it
+    dumps lists element by element in Python."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def _post_one(legs: int) -> str:
+    """`_POST` for one transaction of `legs` entries, with scalar parameters (`a0`, `m0`, ...)
+    instead of arrays: PostgreSQL then finds its generic plan as cheap as a custom one and
+    keeps it (no planning per call), and psycopg binds scalars faster than lists."""
+    marks = range(legs)
+    ids = ", ".join(f"%(a{i})s" for i in marks)
+    values = ", ".join(f"(%(a{i})s, %(m{i})s, {i})" for i in marks)
+    return (
+        "WITH locked AS ("
+        "SELECT id, balance, organization_id, currency FROM ledger_account"
+        f" WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
+        f"), e(account, amount, ord) AS (VALUES {values}"
+        "), ok AS ("
+        "SELECT (SELECT count(*) FROM locked) = %(distinct)s"
+        " AND NOT EXISTS (SELECT 1 FROM locked WHERE organization_id <> %(org)s)"
+        " AND (SELECT count(DISTINCT currency) FROM locked) = 1 AS good"
+        "), t AS ("
+        f"{_TXN_COLUMNS} SELECT %(org)s, %(kind)s, %(reference)s, %(key)s, %(description)s,"
+        " %(metadata)s::jsonb, %(reverses)s, %(now)s"
+        f" WHERE (SELECT good FROM ok){_TXN_CONFLICT}"
+        "), x AS ("
+        "SELECT t.id AS txn_id, e.account, e.amount, e.ord FROM e CROSS JOIN t"
+        "), d AS ("
+        "SELECT x.account, sum(x.amount) AS delta FROM x GROUP BY x.account"
+        "), u AS ("
+        "UPDATE ledger_account AS a SET balance = a.balance + d.delta"
+        " FROM d JOIN locked AS l ON l.id = d.account"
+        " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
+        "), w AS ("
+        f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, l.currency,"
+        " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
+        " FROM x JOIN locked AS l ON l.id = x.account ORDER BY x.ord"
+        " RETURNING id, transaction_id, account_id, balance_after"
+        ")"
+        " SELECT %(key)s, w.transaction_id, w.id, w.account_id, w.balance_after"
+        " FROM w ORDER BY w.id"
+    )
+
+
+# Statements for one transaction, by its number of entries (most have two or three).
+_POST_ONE = {legs: _post_one(legs) for legs in range(2, 7)}
+
+
 class PostgresLedgerSQL:
     def post(
         self,
@@ -175,8 +233,12 @@ class PostgresLedgerSQL:
     ) -> list[WrittenEntry]:
         """Post a batch in one statement (after a SAVEPOINT in the same round trip when the
         caller's transaction must survive a refusal); returns the entries written."""
+        connection.ensure_connection()
+        conn = connection.connection
+        if len(rows) == 1 and len(entries) in _POST_ONE:
+            return self._post_one(conn, organization_id, rows[0], entries, now, savepoint)
         params = {
-            "accounts": sorted({e.account_id for e in entries}),
+            "accounts": _bigint_array(sorted({e.account_id for e in entries})),
             "org": organization_id,
             "now": now,
             "kinds": [r.kind for r in rows],
@@ -184,20 +246,62 @@ class PostgresLedgerSQL:
             "keys": [r.key for r in rows],
             "descriptions": [r.description for r in rows],
             "metadata": [r.metadata for r in rows],
-            "reverses": [r.reverses_id for r in rows],
+            "reverses": _bigint_array([r.reverses_id for r in rows]),
             "entry_keys": [e.key for e in entries],
-            "entry_accounts": [e.account_id for e in entries],
-            "entry_amounts": [e.amount for e in entries],
+            "entry_accounts": _bigint_array([e.account_id for e in entries]),
+            "entry_amounts": _bigint_array([e.amount for e in entries]),
         }
-        connection.ensure_connection()
-        conn = connection.connection
         with connection.wrap_database_errors, conn.pipeline():
             if savepoint:
                 conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+            # PostgreSQL re-plans a prepared statement for every execution while a custom plan
+            # looks cheaper than the generic one, and with array parameters it always does:
+            # planning this statement cost more than running it (0.47 ms against 0.37 ms).
+            # The generic plan is the same plan; it is forced for this statement only. The
+            # SET is undone by RESET, or with everything else when the statement fails (the
+            # commands of a pipeline up to its sync are one transaction, or sit behind the
+            # savepoint or in the caller's transaction).
+            conn.execute(_GENERIC_PLAN)
             cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
             with cursor:
                 cursor.execute(_POST, params, prepare=True)
+                conn.execute(_DEFAULT_PLAN)
                 return [WrittenEntry(*row) for row in cursor.fetchall()]
+
+    def _post_one(
+        self,
+        conn: psycopg.Connection[Any],
+        organization_id: str,
+        row: TxnRow,
+        entries: Sequence[NewEntry],
+        now: Any,
+        savepoint: bool,
+    ) -> list[WrittenEntry]:
+        params: dict[str, Any] = {
+            "org": organization_id,
+            "now": now,
+            "kind": row.kind,
+            "reference": row.reference,
+            "key": row.key,
+            "description": row.description,
+            "metadata": row.metadata,
+            "reverses": None if row.reverses_id is None else Int8(row.reverses_id),
+            "distinct": Int8(len({e.account_id for e in entries})),
+        }
+        for i, entry in enumerate(entries):
+            # int8 always: psycopg would otherwise pick int2, int4 or int8 by the value, and
+            # each combination would be prepared as a statement of its own.
+            params[f"a{i}"] = Int8(entry.account_id)
+            params[f"m{i}"] = Int8(entry.amount)
+        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
+        with connection.wrap_database_errors, cursor:
+            if savepoint:
+                with conn.pipeline():
+                    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+                    cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
+                    return [WrittenEntry(*r) for r in cursor.fetchall()]
+            cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
+            return [WrittenEntry(*r) for r in cursor.fetchall()]
 
     def rollback_savepoint(self) -> None:
         with connection.wrap_database_errors:

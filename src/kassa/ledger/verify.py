@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Max
 
-from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 CHUNK = 20_000
 
@@ -26,7 +26,8 @@ def verify(progress: Callable[[int, int], None] | None = None) -> list[Problem]:
     problems: list[Problem] = []
     max_account = LedgerAccount.objects.aggregate(m=Max("id"))["m"] or 0
     max_txn = LedgerTransaction.objects.aggregate(m=Max("id"))["m"] or 0
-    total = max_account + max_txn
+    max_entry = LedgerEntry.objects.aggregate(m=Max("id"))["m"] or 0
+    total = max_account + max_txn + max_entry
     with connection.cursor() as cursor:
         for start in range(0, max_account, CHUNK):
             end = start + CHUNK
@@ -86,6 +87,39 @@ def verify(progress: Callable[[int, int], None] | None = None) -> list[Problem]:
                     problems.append(
                         Problem("transaction_entries", pk, f"{count} entries; at least 2 needed")
                     )
+            cursor.execute(
+                "SELECT t.id, t.organization_id FROM ledger_transaction t"
+                " LEFT JOIN core_organization o ON o.id = t.organization_id"
+                " WHERE t.id > %s AND t.id <= %s AND o.id IS NULL",
+                [start, end],
+            )
+            for pk, organization_id in cursor.fetchall():
+                problems.append(
+                    Problem("transaction_organization", pk, f"no organization {organization_id}")
+                )
             if progress:
                 progress(max_account + min(end, max_txn), total)
+        # The tables carry no foreign keys (docs/ledger.md): every entry must still have its
+        # transaction and account, both of the same organization.
+        for start in range(0, max_entry, CHUNK):
+            end = start + CHUNK
+            cursor.execute(
+                "SELECT e.id, e.transaction_id, e.account_id, t.organization_id,"
+                " a.organization_id FROM ledger_entry e"
+                " LEFT JOIN ledger_transaction t ON t.id = e.transaction_id"
+                " LEFT JOIN ledger_account a ON a.id = e.account_id"
+                " WHERE e.id > %s AND e.id <= %s"
+                " AND (t.id IS NULL OR a.id IS NULL OR t.organization_id <> a.organization_id)",
+                [start, end],
+            )
+            for entry_id, txn_id, account_id, txn_org, account_org in cursor.fetchall():
+                if txn_org is None:
+                    detail = f"no transaction {txn_id}"
+                elif account_org is None:
+                    detail = f"no account {account_id}"
+                else:
+                    detail = f"transaction of {txn_org} on an account of {account_org}"
+                problems.append(Problem("entry_reference", entry_id, detail))
+            if progress:
+                progress(max_account + max_txn + min(end, max_entry), total)
     return problems
