@@ -131,7 +131,7 @@ def test_reprocess_a_failed_gateway_event(sandbox: Any, org: Any, tasks: Any) ->
     record = inbound.receive(
         sandbox,
         sandbox_provider.signed_request(sandbox.id, sandbox.credentials["signing_secret"], body),
-    )[0]
+    )[0].record
     GatewayEvent.objects.filter(pk=record.pk).update(status="failed", attempts=7)
     Payment.objects.create(
         id=future, organization=org, amount=900, currency="EUR", gateway_account=sandbox

@@ -70,6 +70,39 @@ def test_signed_event_succeeds_the_payment(
     assert json.loads(event.payload)["id"] == "evt_sbx_1"
 
 
+def test_an_authoritative_event_is_applied_as_it_is_stored(
+    client: Any, sandbox: Any, payment: Any, org: Any
+) -> None:
+    """Stored, applied and marked processed in the one transaction: no task is left to run."""
+    from django_tasks_db.models import DBTaskResult
+
+    body = event_body(payment)
+    response = post_event(client, sandbox, body, sandbox_provider.sign(secret(sandbox), body))
+    assert response.status_code == 200
+    assert Payment.objects.get(pk=payment["id"]).status == "succeeded"
+    event = GatewayEvent.objects.get()
+    assert (event.status, event.attempts, event.payment_id) == ("processed", 1, payment["id"])
+    assert event.processed_at is not None
+    assert not DBTaskResult.objects.filter(task_path__endswith="process_gateway_event").exists()
+    assert_ledger_balanced(org.id)
+
+
+def test_an_event_that_cannot_be_applied_yet_is_stored_with_its_retry(
+    client: Any, sandbox: Any, payment: Any
+) -> None:
+    """The failed application is undone (its savepoint), the event itself is kept."""
+    from django_tasks_db.models import DBTaskResult
+
+    body = event_body(payment, amount=1)  # the provider reports another amount
+    post_event(client, sandbox, body, sandbox_provider.sign(secret(sandbox), body))
+    event = GatewayEvent.objects.get()
+    assert (event.status, event.attempts, event.payment_id) == ("pending", 1, None)
+    assert "AmountMismatch" in event.last_error
+    assert Payment.objects.get(pk=payment["id"]).status == "pending"
+    assert DBTaskResult.objects.filter(task_path__endswith="process_gateway_event").count() == 1
+    assert LedgerTransaction.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     "how",
     ["missing", "wrong_secret", "tampered_body", "stale", "malformed", "not_json"],
@@ -181,7 +214,7 @@ def test_event_before_the_payment_is_visible_is_retried(sandbox: Any, org: Any, 
         sandbox, sandbox_provider.signed_request(sandbox.id, secret(sandbox), body)
     )
     tasks()
-    record = GatewayEvent.objects.get(pk=stored[0].id)
+    record = GatewayEvent.objects.get(pk=stored[0].record.id)
     assert record.status == "pending" and record.attempts == 1
     retry = DBTaskResult.objects.filter(
         status="READY", task_path__endswith="process_gateway_event"
@@ -202,7 +235,7 @@ def test_repeated_failures_end_failed_and_can_be_reprocessed(sandbox: Any, org: 
     body = event_body({"id": new_id("pay"), "amount": 900, "currency": "EUR"}).decode()
     record = inbound.receive(
         sandbox, sandbox_provider.signed_request(sandbox.id, secret(sandbox), body)
-    )[0]
+    )[0].record
     for _ in range(len(inbound.RETRY_DELAYS) + 1):
         inbound.process(record.id)
     assert GatewayEvent.objects.get(pk=record.pk).status == "failed"

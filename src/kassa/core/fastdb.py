@@ -15,6 +15,19 @@ time); on SQLite they go through Django's cursor.
 Writes send `pre_save` and `post_save` as the ORM's `save()` does (when a model has receivers:
 django-tasks-db sets a task's `run_after` in one, the hot caches watch a few models in
 others). They never commit: the caller's transaction (or autocommit) applies.
+
+Deferred writes (`defer=True`, PostgreSQL, inside a transaction): a write whose answer nobody
+waits for (an event, a task row, a NOTIFY, the new payment row itself) is queued on the
+connection instead of sent, and goes out in one pipeline ahead of the next statement on that
+connection, whoever sends it (`_execute` here, the ledger, any Django cursor: the backend in
+`kassa.core.db.postgresql` flushes the queue first), or together with the COMMIT. Every
+statement therefore sees the writes queued before it, as if they had been sent at once, while
+a transaction that ends in such writes costs one round trip for all of them and its COMMIT
+(and holds its row locks that much shorter). A rollback drops the queue, a rollback to a
+savepoint the writes queued inside it. The one difference a caller sees: a deferred write's
+error (none is expected: their keys are minted in Python) is raised by the next statement or
+the commit of the same transaction, not by the call. Outside a transaction, and on SQLite,
+the write is sent at once.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
@@ -35,6 +49,8 @@ from django.db.models import (
 )
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
+
+from kassa.core.db.postgresql.base import DatabaseWrapper as PostgresWrapper
 
 # Fields whose get_db_prep_save hands a value of this exact type (or None) over unchanged;
 # such values skip the call (a tenth of a hot insert's CPU), anything else goes through it.
@@ -111,14 +127,20 @@ def _execute(
     many: bool = False,
 ) -> Any:
     """Run one statement; with `fetch` the first row (or with `many` all of them)."""
-    if conn.vendor == "postgresql":
-        import psycopg
-
+    if isinstance(conn, PostgresWrapper):
         conn.ensure_connection()
         with conn.wrap_database_errors:
-            cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn.connection)
+            pg = conn.connection
+            cursor: psycopg.Cursor[Any] = psycopg.Cursor(pg)
             with cursor:
-                cursor.execute(statement, params, prepare=True)
+                if conn.kassa_deferred:
+                    # The deferred writes go first, in the same round trip; the answer is read
+                    # once the pipeline is synced (a fetch inside it would cost a round trip).
+                    with pg.pipeline():
+                        conn.send_deferred_in(pg)
+                        cursor.execute(statement, params, prepare=True)
+                else:
+                    cursor.execute(statement, params, prepare=True)
                 if not fetch:
                     return None
                 return cursor.fetchall() if many else cursor.fetchone()
@@ -127,6 +149,22 @@ def _execute(
         if not fetch:
             return None
         return django_cursor.fetchall() if many else django_cursor.fetchone()
+
+
+def _deferred(conn: BaseDatabaseWrapper, statement: str, params: list[Any]) -> bool:
+    """Queue a write for the next statement or the COMMIT (see `Deferred writes` above);
+    False (nothing queued) outside a transaction and on SQLite."""
+    if isinstance(conn, PostgresWrapper) and conn.in_atomic_block:
+        conn.queue_deferred(statement, params)
+        return True
+    return False
+
+
+def execute(statement: str, params: Sequence[Any], *, defer: bool = False) -> None:
+    """Run a statement whose result is not needed (deferred with `defer`)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not (defer and _deferred(conn, statement, list(params))):
+        _execute(conn, statement, params, fetch=False)
 
 
 def select[M: Model](
@@ -206,11 +244,13 @@ def _send_post_save(
         )
 
 
-def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
+def insert(instance: Model, *, skip_conflicts: bool = False, defer: bool = False) -> bool:
     """INSERT every concrete field of a new instance. Kassa's prefixed ids are minted in
     Python; an auto-increment key is left to the database and read back. With
     `skip_conflicts` a row that violates a unique constraint is not inserted (ON CONFLICT DO
-    NOTHING, no error, so no savepoint is needed) and False is returned."""
+    NOTHING, no error, so no savepoint is needed) and False is returned. With `defer` the
+    INSERT is a deferred write (module docstring) when it can be: inside a transaction on
+    PostgreSQL, for a row whose key is minted in Python."""
     model = type(instance)
     conn = connections[DEFAULT_DB_ALIAS]
     plan = _plan(model, conn)
@@ -229,9 +269,10 @@ def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
         raise ValueError(f"{model.__name__} needs its primary key set before insert()")
     values = [_prepare(plan, f, f.pre_save(instance, True), conn) for f in plan.insert_fields]
     fetch = plan.auto or skip_conflicts
-    returned = _execute(conn, statement, values, fetch=fetch)
-    if fetch and returned is None:
-        return False
+    if not (defer and not fetch and _deferred(conn, statement, values)):
+        returned = _execute(conn, statement, values, fetch=fetch)
+        if fetch and returned is None:
+            return False
     if plan.auto:
         assert returned is not None
         instance.pk = returned[0]
@@ -241,8 +282,9 @@ def insert(instance: Model, *, skip_conflicts: bool = False) -> bool:
     return True
 
 
-def update(instance: Model, fields: Sequence[str]) -> None:
-    """UPDATE the named fields (attribute names) of a saved instance from its values."""
+def update(instance: Model, fields: Sequence[str], *, defer: bool = False) -> None:
+    """UPDATE the named fields (attribute names) of a saved instance from its values (a
+    deferred write with `defer`, inside a transaction on PostgreSQL)."""
     model = type(instance)
     conn = connections[DEFAULT_DB_ALIAS]
     plan = _plan(model, conn)
@@ -262,5 +304,6 @@ def update(instance: Model, fields: Sequence[str]) -> None:
     statement, chosen = prepared
     values = [_prepare(plan, f, f.pre_save(instance, False), conn) for f in chosen]
     values.append(plan.pk.get_db_prep_value(instance.pk, conn))
-    _execute(conn, statement, values, fetch=False)
+    if not (defer and _deferred(conn, statement, values)):
+        _execute(conn, statement, values, fetch=False)
     _send_post_save(instance, conn.alias, False, frozenset(names))

@@ -31,5 +31,5 @@ class DatabaseBackend(BaseDatabaseBackend):
             run_after=cast(Any, task.run_after),  # None: the backend's pre_save fills it
             backend_name=self.alias,
         )
-        fastdb.insert(row)
+        fastdb.insert(row, defer=True)
         return row

@@ -37,7 +37,7 @@ def emit(organization_id: str, event_type: str, obj: dict[str, Any]) -> Event:
             object_id=str(obj.get("id", ""))[:64],
             data={"object": obj},
         )
-        fastdb.insert(event)
+        fastdb.insert(event, defer=True)
         for listener in _listeners:
             listener(event)
     return event

@@ -23,8 +23,10 @@ from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg.types.numeric import Int8
+
+from kassa.core.db.postgresql.base import DatabaseWrapper as PostgresWrapper
 
 
 class TxnRow(NamedTuple):
@@ -221,6 +223,13 @@ def _post_one(legs: int) -> str:
 _POST_ONE = {legs: _post_one(legs) for legs in range(2, 7)}
 
 
+def _send_deferred(conn: psycopg.Connection[Any]) -> None:
+    """The caller's deferred writes (kassa.core.fastdb) go first, in the same round trip."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    if isinstance(wrapper, PostgresWrapper) and wrapper.kassa_deferred:
+        wrapper.send_deferred_in(conn)
+
+
 class PostgresLedgerSQL:
     def post(
         self,
@@ -251,22 +260,34 @@ class PostgresLedgerSQL:
             "entry_accounts": _bigint_array([e.account_id for e in entries]),
             "entry_amounts": _bigint_array([e.amount for e in entries]),
         }
-        with connection.wrap_database_errors, conn.pipeline():
-            if savepoint:
-                conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-            # PostgreSQL re-plans a prepared statement for every execution while a custom plan
-            # looks cheaper than the generic one, and with array parameters it always does:
-            # planning this statement cost more than running it (0.47 ms against 0.37 ms).
-            # The generic plan is the same plan; it is forced for this statement only. The
-            # SET is undone by RESET, or with everything else when the statement fails (the
-            # commands of a pipeline up to its sync are one transaction, or sit behind the
-            # savepoint or in the caller's transaction).
-            conn.execute(_GENERIC_PLAN)
-            cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
-            with cursor:
-                cursor.execute(_POST, params, prepare=True)
-                conn.execute(_DEFAULT_PLAN)
-                return [WrittenEntry(*row) for row in cursor.fetchall()]
+        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
+        with connection.wrap_database_errors, cursor:
+            with conn.pipeline():
+                self._batch_pipeline(conn, cursor, params, savepoint)
+            # Read once the pipeline is synced: inside it a fetch would be a round trip of
+            # its own before the pipeline's closing one.
+            return [WrittenEntry(*row) for row in cursor.fetchall()]
+
+    def _batch_pipeline(
+        self,
+        conn: psycopg.Connection[Any],
+        cursor: psycopg.Cursor[Any],
+        params: dict[str, Any],
+        savepoint: bool,
+    ) -> None:
+        _send_deferred(conn)
+        if savepoint:
+            conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+        # PostgreSQL re-plans a prepared statement for every execution while a custom plan
+        # looks cheaper than the generic one, and with array parameters it always does:
+        # planning this statement cost more than running it (0.47 ms against 0.37 ms). The
+        # generic plan is the same plan; it is forced for this statement only. The SET is
+        # undone by RESET, or with everything else when the statement fails (the commands of a
+        # pipeline up to its sync are one transaction, or sit behind the savepoint or in the
+        # caller's transaction).
+        conn.execute(_GENERIC_PLAN)
+        cursor.execute(_POST, params, prepare=True)
+        conn.execute(_DEFAULT_PLAN)
 
     def _post_one(
         self,
@@ -297,10 +318,11 @@ class PostgresLedgerSQL:
         with connection.wrap_database_errors, cursor:
             if savepoint:
                 with conn.pipeline():
+                    _send_deferred(conn)
                     conn.execute(f"SAVEPOINT {_SAVEPOINT}")
                     cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
-                    return [WrittenEntry(*r) for r in cursor.fetchall()]
-            cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
+            else:
+                cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
             return [WrittenEntry(*r) for r in cursor.fetchall()]
 
     def rollback_savepoint(self) -> None:

@@ -264,12 +264,11 @@ def complete_test_payment(
             account.id, payment.id, payment.amount, payment.currency, body.outcome
         )
         secret = account.credentials["signing_secret"]
-        for record in inbound.receive(
+        for received in inbound.receive(
             account, sandbox_provider.signed_request(account.id, secret, event)
         ):
-            _, processed = inbound.process_record(record)
-            if processed is not None and processed.id == payment.id:
-                payment = processed
+            if received.payment is not None and received.payment.id == payment.id:
+                payment = received.payment
             else:
                 payment = _get(request, Payment, payment_id)
     else:

@@ -1,11 +1,15 @@
-"""Inbound gateway events: stored once, then processed by a task.
+"""Inbound gateway events: stored once, applied once.
 
 `receive` verifies a provider's request through its connector and stores each event it
-carries, unique on (provider, external id), enqueueing its processing in the same transaction;
-a repeat is acknowledged and ignored. Requests that fail verification are kept as rejected
-(without an external id) and change nothing else.
+carries, unique on (provider, external id); a repeat is acknowledged and ignored. Requests that
+fail verification are kept as rejected (without an external id) and change nothing else.
 
-`process` finds the payment (by our id when the provider echoes it, else by the provider's
+An event of a provider whose notifications are authoritative (`authoritative_events`: all but
+OCTO) is applied in the transaction that stores it: stored, applied and marked processed in
+one commit, with no task. OCTO's are confirmed with a status call first, which must not run
+inside a transaction, so they are applied by a task (`process`), enqueued with the event.
+
+Applying finds the payment (by our id when the provider echoes it, else by the provider's
 reference) and records the outcome. An event whose payment is not visible yet (it arrived
 before our commit) is retried with backoff; an event that no longer applies (a failure after
 a success) is marked ignored; any other error is retried and then shown as failed in the admin,
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -57,12 +61,26 @@ class PaymentNotFound(Exception):
     pass
 
 
-def receive(account: GatewayAccount, request: InboundRequest) -> list[GatewayEvent]:
-    """Verify and store; returns the newly stored events. Raises VerificationError."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A newly stored event and, when it was applied as it arrived, the payment it changed."""
+
+    record: GatewayEvent
+    payment: Payment | None = None
+
+
+def receive(account: GatewayAccount, request: InboundRequest) -> list[Received]:
+    """Verify and store; returns the newly stored events. Raises VerificationError.
+
+    An event of a provider whose notifications are authoritative (every one but OCTO's, which
+    are confirmed with a status call first) is applied in the transaction that stores it, so
+    it is stored, applied and marked in one commit; should applying fail, it is stored pending
+    with its retry queued, as any other. The rest are applied by the event task."""
     headers = {k: v for k, v in request.headers.items() if k in _KEPT_HEADERS}
     payload = request.body.decode("utf-8", errors="replace")
+    gateway = gateway_for(account)
     try:
-        events = gateway_for(account).parse_inbound(request)
+        events = gateway.parse_inbound(request)
     except VerificationError as exc:
         GatewayEvent.objects.create(
             organization_id=account.organization_id,
@@ -76,17 +94,23 @@ def receive(account: GatewayAccount, request: InboundRequest) -> list[GatewayEve
         )
         logger.warning("rejected %s event for %s: %s", account.provider, account.id, exc)
         raise
+    inline = gateway.capabilities.authoritative_events
     stored = []
     for event in events:
-        record = _store(account, event, payload, headers)
-        if record is not None:
-            stored.append(record)
+        received = _store(account, event, payload, headers, inline=inline)
+        if received is not None:
+            stored.append(received)
     return stored
 
 
 def _store(
-    account: GatewayAccount, event: NormalizedEvent, payload: str, headers: dict[str, str]
-) -> GatewayEvent | None:
+    account: GatewayAccount,
+    event: NormalizedEvent,
+    payload: str,
+    headers: dict[str, str],
+    *,
+    inline: bool,
+) -> Received | None:
     from kassa.payments.tasks import process_gateway_event  # tasks import this module
 
     processable = event.kind in ("payment", "refund")
@@ -104,12 +128,15 @@ def _store(
     )
     with transaction.atomic():
         # A repeat (unique on provider and external id) is skipped without an error: it was
-        # acknowledged and stored before, and is not processed again.
+        # acknowledged and stored before, and is not processed again. (Two deliveries at once:
+        # the second INSERT waits for the first transaction, then finds the row.)
         if not fastdb.insert(record, skip_conflicts=True):
             return None
+        if processable and inline:
+            return Received(record, _apply(record, event)[1])
         if processable:
             process_gateway_event.enqueue(record.id)
-    return record
+    return Received(record)
 
 
 def _normalized_json(event: NormalizedEvent) -> dict[str, Any]:
@@ -135,21 +162,36 @@ def process(event_id: str) -> str:
 
 
 def process_record(record: GatewayEvent) -> tuple[str, Payment | None]:
-    """Process a stored event (as just stored or loaded); returns its resulting status and
-    the payment it changed, if any."""
+    """Process a stored event (as loaded by the task); returns its resulting status and the
+    payment it changed, if any."""
     if record.status in (GatewayEvent.Status.PROCESSED, GatewayEvent.Status.IGNORED):
         return record.status, None
     event = _event_from(record)
-    try:
-        if event.kind == "payment":
-            account = account_by_id(record.gateway_account_id or "")
-            if account is None:
-                raise GatewayAccount.DoesNotExist(record.gateway_account_id)
+    if event.kind == "payment":
+        account = account_by_id(record.gateway_account_id or "")
+        if account is None:
+            return _retry(record, f"no gateway account {record.gateway_account_id}"), None
+        try:
             event = gateway_for(account).confirm_event(event)
-        if event.kind == "refund":
-            payment = _apply_refund(record, event)
-        else:
-            payment = _apply_payment(record, event)
+        except EventRefused as exc:
+            logger.error("gateway event %s refused: %s", record.id, exc)
+            _finish(record, GatewayEvent.Status.FAILED, note=f"refused: {exc}")
+            return GatewayEvent.Status.FAILED, None
+        except (KassaError, LookupError, ValueError) as exc:
+            return _retry(record, f"{type(exc).__name__}: {exc}"), None
+    return _apply(record, event)
+
+
+def _apply(record: GatewayEvent, event: NormalizedEvent) -> tuple[str, Payment | None]:
+    """Apply a stored event and record how it went, in one transaction (or, inside the
+    caller's, behind a savepoint: a failure undoes only what the event changed)."""
+    try:
+        with transaction.atomic():
+            if event.kind == "refund":
+                payment = _apply_refund(record, event)
+            else:
+                payment = _apply_payment(record, event)
+            _finish(record, GatewayEvent.Status.PROCESSED, payment=payment)
     except PaymentNotFound as exc:
         return _retry(record, f"payment not found yet: {exc}"), None
     except InvalidTransition as exc:
@@ -161,7 +203,6 @@ def process_record(record: GatewayEvent) -> tuple[str, Payment | None]:
         return GatewayEvent.Status.FAILED, None
     except (KassaError, LookupError, ValueError) as exc:
         return _retry(record, f"{type(exc).__name__}: {exc}"), None
-    _finish(record, GatewayEvent.Status.PROCESSED, payment=payment)
     return GatewayEvent.Status.PROCESSED, payment
 
 
@@ -262,7 +303,8 @@ def _finish(
         record.payment_id = payment.id
     record.last_error = note
     record.attempts += 1
-    fastdb.update(record, ["status", "processed_at", "payment", "last_error", "attempts"])
+    fields = ["status", "processed_at", "payment", "last_error", "attempts"]
+    fastdb.update(record, fields, defer=True)
 
 
 def reprocess(event_id: str) -> None:

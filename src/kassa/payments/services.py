@@ -201,7 +201,7 @@ def create_payment(
     )
     with transaction.atomic():
         purpose_of(purpose).validate_new(payment)
-        fastdb.insert(payment)
+        fastdb.insert(payment, defer=True)
         emit(organization.id, "payment.created", payment_dict(payment))
     if method is not None:
         return charge_off_session(payment)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import Signal
 
+from kassa.core import fastdb
 from kassa.ledger.models import LedgerAccount, LedgerEntry
 
 balance_changed = Signal()
@@ -34,9 +35,9 @@ def send_balance_changed_on_commit(
     """Queue ``balance_changed`` for when the current transaction commits (at once outside one).
 
     On PostgreSQL the change is also notified to the other server processes (`NOTIFY
-    kassa_wallet_balance`) from inside the transaction: PostgreSQL delivers a notification when
-    its transaction commits and drops it when it rolls back, and it costs no statement after
-    the commit."""
+    kassa_wallet_balance`) from inside the transaction, as a deferred write (sent with the
+    COMMIT): PostgreSQL delivers a notification when its transaction commits and drops it when
+    it rolls back."""
     from django.db import connections
 
     from kassa.wallets.stream_hub import CHANNEL, BalanceEvent
@@ -50,8 +51,7 @@ def send_balance_changed_on_commit(
             currency=currency,
             sequence=sequence,
         )
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
+        fastdb.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()], defer=True)
 
     def send() -> None:
         balance_changed.send(

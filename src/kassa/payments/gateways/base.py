@@ -70,6 +70,9 @@ class Capabilities:
     status_query: bool = False  # the reconciliation poll can ask about a payment
     two_stage: bool = False  # authorize now, capture later
     merchant_api: bool = False  # the provider calls us synchronously (Payme, Click)
+    # Verified notifications can be applied as they arrive; False when `confirm_event` asks
+    # the provider first (a network call, so never inside the transaction that stores them).
+    authoritative_events: bool = True
     currencies: tuple[str, ...] | None = None  # None: any ISO 4217 currency
 
 

@@ -74,6 +74,7 @@ class OctoGateway(Gateway):
         # so the hook answers it itself; notifications are still stored once and processed
         # by the event task.
         merchant_api=True,
+        authoritative_events=False,  # confirm_event re-reads the status from OCTO
         currencies=("UZS", "USD"),
     )
     credential_fields = (

@@ -1,18 +1,26 @@
-"""Django's PostgreSQL backend without the `varchar_pattern_ops` ("_like") indexes.
+"""Django's PostgreSQL backend with two changes.
 
-For every indexed text column (every foreign key to a prefixed id, every `db_index` string)
-Django adds a second index that only serves `LIKE 'prefix%'` queries. Kassa runs none (ids are
-matched exactly; the admin's searches use `icontains`, which no btree index serves), and each
-extra index is written on every insert and every non-HOT update: a payment had 16 indexes, 7
-of them such. Migration core 0003 drops the ones older installations have.
+No `varchar_pattern_ops` ("_like") indexes. For every indexed text column (every foreign key to
+a prefixed id, every `db_index` string) Django adds a second index that only serves
+`LIKE 'prefix%'` queries. Kassa runs none (ids are matched exactly; the admin's searches use
+`icontains`, which no btree index serves), and each extra index is written on every insert and
+every non-HOT update: a payment had 16 indexes, 7 of them such. Migration core 0003 drops the
+ones older installations have.
+
+Deferred writes (`kassa.core.fastdb`, `defer=True`): writes that nothing in the transaction
+reads back wait on the connection and are sent in one pipeline ahead of the next statement,
+whoever sends it (Django's cursors here, `fastdb`, the ledger), or together with the COMMIT.
+See "Deferred writes" in `kassa.core.fastdb`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.schema import DatabaseSchemaEditor as PostgresSchemaEditor
+from django.db.backends.utils import debug_transaction
 
 
 class DatabaseSchemaEditor(PostgresSchemaEditor):
@@ -20,5 +28,111 @@ class DatabaseSchemaEditor(PostgresSchemaEditor):
         return None
 
 
+# A queued write: (statement, params or None for a command sent unprepared).
+Deferred = tuple[str, list[Any] | None]
+_BEGIN: Deferred = ("BEGIN", None)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kassa_deferred: list[Deferred] = []
+        # Savepoints rolled back before they reached the server: Django releases a savepoint
+        # after rolling back to it, which then has nothing to release.
+        self.kassa_unsent_savepoints: set[str] = set()
+
+    def queue_deferred(self, statement: str, params: list[Any]) -> None:
+        self.kassa_deferred.append((statement, params))
+
+    def send_deferred_in(self, conn: psycopg.Connection[Any]) -> None:
+        """Send the queued writes, inside a pipeline the caller has open on `conn`."""
+        pending, self.kassa_deferred = self.kassa_deferred, []
+        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
+        with cursor:
+            for statement, params in pending:
+                cursor.execute(statement, params, prepare=params is not None)
+
+    def send_deferred(self, *, commit: bool = False) -> None:
+        """Send the queued writes now in one round trip (with the COMMIT if `commit`)."""
+        conn = self.connection
+        assert conn is not None
+        with self.wrap_database_errors, conn.pipeline():
+            self.send_deferred_in(conn)
+            if commit:
+                conn.execute("COMMIT")
+
+    # psycopg itself always stays in autocommit mode. Where Django turns autocommit off to
+    # begin a transaction, the BEGIN is queued as the first deferred write instead, so it
+    # travels in the same round trip as the transaction's first statement (psycopg would send
+    # it, and wait for it, on its own); a transaction that never reached the server (nothing
+    # but deferred writes yet) is committed in one round trip, or rolled back in none.
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        if self.connection is not None and not self.connection.autocommit:
+            with self.wrap_database_errors:
+                self.connection.autocommit = True
+        if not autocommit:
+            self.kassa_deferred = [_BEGIN]
+        elif self.kassa_deferred == [_BEGIN]:
+            self.kassa_deferred = []
+        elif self.kassa_deferred:
+            raise psycopg.ProgrammingError("autocommit turned on with writes still queued")
+
+    def _begun(self) -> bool:
+        """Whether the server has seen this transaction's BEGIN."""
+        return not (self.kassa_deferred and self.kassa_deferred[0] is _BEGIN)
+
+    def _cursor(self, name: str | None = None) -> Any:
+        if self.kassa_deferred:
+            self.send_deferred()
+        return super()._cursor(name)  # type: ignore[misc]  # (django-stubs omit it)
+
+    def _commit(self) -> None:
+        self.kassa_unsent_savepoints.clear()
+        if self.kassa_deferred == [_BEGIN]:
+            self.kassa_deferred = []  # nothing happened in this transaction
+            return
+        if self.kassa_deferred and self.connection is not None:
+            with debug_transaction(self, "COMMIT"):
+                self.send_deferred(commit=True)
+            return
+        super()._commit()  # type: ignore[misc]  # (django-stubs omit it)
+
+    def _rollback(self) -> None:
+        begun = self._begun()
+        self.kassa_deferred = []
+        self.kassa_unsent_savepoints.clear()
+        if begun:
+            super()._rollback()  # type: ignore[misc]  # (django-stubs omit it)
+
+    # Savepoints (Django's nested atomic blocks) are deferred commands too: SAVEPOINT travels
+    # with the first statement inside the block, RELEASE with the next one after it, and a
+    # block that rolls back before anything inside it reached the server costs nothing.
+
+    def _savepoint(self, sid: str) -> None:
+        self.kassa_deferred.append((self.ops.savepoint_create_sql(sid), None))
+
+    def _savepoint_commit(self, sid: str) -> None:
+        if sid in self.kassa_unsent_savepoints:
+            self.kassa_unsent_savepoints.discard(sid)
+            return
+        self.kassa_deferred.append((self.ops.savepoint_commit_sql(sid), None))
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        # The queue is sent whole whenever anything is sent: if the SAVEPOINT is still queued,
+        # it and what follows it are all there is to undo; if it was sent, everything still
+        # queued came after it.
+        create = (self.ops.savepoint_create_sql(sid), None)
+        if create in self.kassa_deferred:
+            del self.kassa_deferred[self.kassa_deferred.index(create) :]
+            self.kassa_unsent_savepoints.add(sid)
+            return
+        self.kassa_deferred = []
+        super()._savepoint_rollback(sid)  # type: ignore[misc]  # (django-stubs omit it)
+
+    def _close(self) -> None:
+        self.kassa_deferred = []
+        self.kassa_unsent_savepoints.clear()
+        super()._close()  # type: ignore[misc]  # (django-stubs omit it)
