@@ -131,11 +131,11 @@ def _database_settings() -> dict[str, Any]:
         # Under ASGI every request runs in its own thread, so per-thread persistent
         # connections would pile up; a pool per process bounds them and reuses them.
         "pool": {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 30},
-        # Django turns psycopg's prepared statements off unless asked; the hot paths
-        # (kassa.core.fastdb, kassa.ledger.sql) prepare their fixed statements explicitly, so
-        # PostgreSQL parses and plans them once per connection. (Behind PgBouncer in
-        # transaction mode this needs PgBouncer 1.21 or newer, with max_prepared_statements.)
-        "prepare_threshold": 5,
+        # psycopg prepares nothing: the hot paths' statements (kassa.core.fastdb, the ledger)
+        # are prepared by kassa.core.pgwire once per connection, and psycopg would deallocate
+        # them all on any ROLLBACK. (Behind PgBouncer in transaction mode prepared statements
+        # need PgBouncer 1.21 or newer, with max_prepared_statements.)
+        "prepare_threshold": None,
     }
     options.update(db.options)
     return {

@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
@@ -128,22 +127,12 @@ def _execute(
 ) -> Any:
     """Run one statement; with `fetch` the first row (or with `many` all of them)."""
     if isinstance(conn, PostgresWrapper):
-        conn.ensure_connection()
-        with conn.wrap_database_errors:
-            pg = conn.connection
-            cursor: psycopg.Cursor[Any] = psycopg.Cursor(pg)
-            with cursor:
-                if conn.kassa_deferred:
-                    # The deferred writes go first, in the same round trip; the answer is read
-                    # once the pipeline is synced (a fetch inside it would cost a round trip).
-                    with pg.pipeline():
-                        conn.send_deferred_in(pg)
-                        cursor.execute(statement, params, prepare=True)
-                else:
-                    cursor.execute(statement, params, prepare=True)
-                if not fetch:
-                    return None
-                return cursor.fetchall() if many else cursor.fetchone()
+        # Any deferred writes go first, in the same round trip (kassa.core.pgwire).
+        rows = conn.run_batch([(statement, params, fetch)])[0]
+        if not fetch:
+            return None
+        assert rows is not None
+        return rows if many else (rows[0] if rows else None)
     with conn.cursor() as django_cursor:
         django_cursor.execute(statement, params)
         if not fetch:

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, NamedTuple
 
-import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg.types.numeric import Int8
 
 from kassa.core.db.postgresql.base import DatabaseWrapper as PostgresWrapper
+from kassa.core.pgwire import Item, Rows
 
 
 class TxnRow(NamedTuple):
@@ -223,11 +223,11 @@ def _post_one(legs: int) -> str:
 _POST_ONE = {legs: _post_one(legs) for legs in range(2, 7)}
 
 
-def _send_deferred(conn: psycopg.Connection[Any]) -> None:
-    """The caller's deferred writes (kassa.core.fastdb) go first, in the same round trip."""
+def _run(items: list[Item]) -> list[Rows | None]:
+    """`items` in one round trip, after the caller's deferred writes (kassa.core.fastdb)."""
     wrapper = connections[DEFAULT_DB_ALIAS]
-    if isinstance(wrapper, PostgresWrapper) and wrapper.kassa_deferred:
-        wrapper.send_deferred_in(conn)
+    assert isinstance(wrapper, PostgresWrapper)
+    return wrapper.run_batch(items)
 
 
 class PostgresLedgerSQL:
@@ -242,92 +242,77 @@ class PostgresLedgerSQL:
     ) -> list[WrittenEntry]:
         """Post a batch in one statement (after a SAVEPOINT in the same round trip when the
         caller's transaction must survive a refusal); returns the entries written."""
-        connection.ensure_connection()
-        conn = connection.connection
+        savepoints: list[Item] = [(f"SAVEPOINT {_SAVEPOINT}", None, False)] if savepoint else []
         if len(rows) == 1 and len(entries) in _POST_ONE:
-            return self._post_one(conn, organization_id, rows[0], entries, now, savepoint)
-        params = {
-            "accounts": _bigint_array(sorted({e.account_id for e in entries})),
-            "org": organization_id,
-            "now": now,
-            "kinds": [r.kind for r in rows],
-            "references": [r.reference for r in rows],
-            "keys": [r.key for r in rows],
-            "descriptions": [r.description for r in rows],
-            "metadata": [r.metadata for r in rows],
-            "reverses": _bigint_array([r.reverses_id for r in rows]),
-            "entry_keys": [e.key for e in entries],
-            "entry_accounts": _bigint_array([e.account_id for e in entries]),
-            "entry_amounts": _bigint_array([e.amount for e in entries]),
-        }
-        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
-        with connection.wrap_database_errors, cursor:
-            with conn.pipeline():
-                self._batch_pipeline(conn, cursor, params, savepoint)
-            # Read once the pipeline is synced: inside it a fetch would be a round trip of
-            # its own before the pipeline's closing one.
-            return [WrittenEntry(*row) for row in cursor.fetchall()]
-
-    def _batch_pipeline(
-        self,
-        conn: psycopg.Connection[Any],
-        cursor: psycopg.Cursor[Any],
-        params: dict[str, Any],
-        savepoint: bool,
-    ) -> None:
-        _send_deferred(conn)
-        if savepoint:
-            conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-        # PostgreSQL re-plans a prepared statement for every execution while a custom plan
-        # looks cheaper than the generic one, and with array parameters it always does:
-        # planning this statement cost more than running it (0.47 ms against 0.37 ms). The
-        # generic plan is the same plan; it is forced for this statement only. The SET is
-        # undone by RESET, or with everything else when the statement fails (the commands of a
-        # pipeline up to its sync are one transaction, or sit behind the savepoint or in the
-        # caller's transaction).
-        conn.execute(_GENERIC_PLAN)
-        cursor.execute(_POST, params, prepare=True)
-        conn.execute(_DEFAULT_PLAN)
-
-    def _post_one(
-        self,
-        conn: psycopg.Connection[Any],
-        organization_id: str,
-        row: TxnRow,
-        entries: Sequence[NewEntry],
-        now: Any,
-        savepoint: bool,
-    ) -> list[WrittenEntry]:
-        params: dict[str, Any] = {
-            "org": organization_id,
-            "now": now,
-            "kind": row.kind,
-            "reference": row.reference,
-            "key": row.key,
-            "description": row.description,
-            "metadata": row.metadata,
-            "reverses": None if row.reverses_id is None else Int8(row.reverses_id),
-            "distinct": Int8(len({e.account_id for e in entries})),
-        }
-        for i, entry in enumerate(entries):
-            # int8 always: psycopg would otherwise pick int2, int4 or int8 by the value, and
-            # each combination would be prepared as a statement of its own.
-            params[f"a{i}"] = Int8(entry.account_id)
-            params[f"m{i}"] = Int8(entry.amount)
-        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
-        with connection.wrap_database_errors, cursor:
-            if savepoint:
-                with conn.pipeline():
-                    _send_deferred(conn)
-                    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-                    cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
-            else:
-                cursor.execute(_POST_ONE[len(entries)], params, prepare=True)
-            return [WrittenEntry(*r) for r in cursor.fetchall()]
+            statement = (
+                _POST_ONE[len(entries)],
+                _one_params(organization_id, rows[0], entries, now),
+                True,
+            )
+            written = _run([*savepoints, statement])[-1]
+        else:
+            # PostgreSQL re-plans a prepared statement for every execution while a custom plan
+            # looks cheaper than the generic one, and with array parameters it always does:
+            # planning this statement cost more than running it (0.47 ms against 0.37 ms).
+            # The generic plan is the same plan; it is forced for this statement only. The
+            # SET is undone by RESET, or with everything else when the statement fails (the
+            # statement is then behind the savepoint, or in a transaction that is rolled back).
+            batch = _batch_params(organization_id, rows, entries, now)
+            results = _run(
+                [
+                    *savepoints,
+                    (_GENERIC_PLAN, None, False),
+                    (_POST, batch, True),
+                    (_DEFAULT_PLAN, None, False),
+                ]
+            )
+            written = results[-2]
+        assert written is not None
+        return [WrittenEntry(*row) for row in written]
 
     def rollback_savepoint(self) -> None:
-        with connection.wrap_database_errors:
-            connection.connection.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        _run([(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None, False)])
+
+
+def _batch_params(
+    organization_id: str, rows: Sequence[TxnRow], entries: Sequence[NewEntry], now: Any
+) -> dict[str, Any]:
+    return {
+        "accounts": _bigint_array(sorted({e.account_id for e in entries})),
+        "org": organization_id,
+        "now": now,
+        "kinds": [r.kind for r in rows],
+        "references": [r.reference for r in rows],
+        "keys": [r.key for r in rows],
+        "descriptions": [r.description for r in rows],
+        "metadata": [r.metadata for r in rows],
+        "reverses": _bigint_array([r.reverses_id for r in rows]),
+        "entry_keys": [e.key for e in entries],
+        "entry_accounts": _bigint_array([e.account_id for e in entries]),
+        "entry_amounts": _bigint_array([e.amount for e in entries]),
+    }
+
+
+def _one_params(
+    organization_id: str, row: TxnRow, entries: Sequence[NewEntry], now: Any
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "org": organization_id,
+        "now": now,
+        "kind": row.kind,
+        "reference": row.reference,
+        "key": row.key,
+        "description": row.description,
+        "metadata": row.metadata,
+        "reverses": None if row.reverses_id is None else Int8(row.reverses_id),
+        "distinct": Int8(len({e.account_id for e in entries})),
+    }
+    for i, entry in enumerate(entries):
+        # int8 always: psycopg would otherwise pick int2, int4 or int8 by the value, and each
+        # combination would be prepared as a statement of its own.
+        params[f"a{i}"] = Int8(entry.account_id)
+        params[f"m{i}"] = Int8(entry.amount)
+    return params
 
 
 class SqliteLedgerSQL:

@@ -22,6 +22,8 @@ from django.db.backends.postgresql import base
 from django.db.backends.postgresql.schema import DatabaseSchemaEditor as PostgresSchemaEditor
 from django.db.backends.utils import debug_transaction
 
+from kassa.core import pgwire
+
 
 class DatabaseSchemaEditor(PostgresSchemaEditor):
     def _create_like_index_sql(self, model: Any, field: Any) -> None:
@@ -46,22 +48,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def queue_deferred(self, statement: str, params: list[Any]) -> None:
         self.kassa_deferred.append((statement, params))
 
-    def send_deferred_in(self, conn: psycopg.Connection[Any]) -> None:
-        """Send the queued writes, inside a pipeline the caller has open on `conn`."""
+    def take_deferred(self) -> list[pgwire.Item]:
+        """The queued writes, as the head of the caller's next batch (`kassa.core.pgwire`)."""
         pending, self.kassa_deferred = self.kassa_deferred, []
-        cursor: psycopg.Cursor[Any] = psycopg.Cursor(conn)
-        with cursor:
-            for statement, params in pending:
-                cursor.execute(statement, params, prepare=params is not None)
+        return [(statement, params, False) for statement, params in pending]
+
+    def run_batch(self, items: list[pgwire.Item]) -> list[pgwire.Rows | None]:
+        """The queued writes, then `items`, in one round trip; the rows of each of `items`."""
+        self.ensure_connection()
+        assert self.connection is not None
+        head = self.take_deferred()
+        with self.wrap_database_errors:
+            return pgwire.run(self.connection, [*head, *items])[len(head) :]
 
     def send_deferred(self, *, commit: bool = False) -> None:
         """Send the queued writes now in one round trip (with the COMMIT if `commit`)."""
-        conn = self.connection
-        assert conn is not None
-        with self.wrap_database_errors, conn.pipeline():
-            self.send_deferred_in(conn)
-            if commit:
-                conn.execute("COMMIT")
+        self.run_batch([("COMMIT", None, False)] if commit else [])
 
     # psycopg itself always stays in autocommit mode. Where Django turns autocommit off to
     # begin a transaction, the BEGIN is queued as the first deferred write instead, so it
