@@ -120,7 +120,7 @@ class Config:
     email: EmailConfig
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
-    database_pool_size: int = 10
+    database_pool_size: int = 0
     web_threads: int = 4
     cache_seconds: int = 5
     checkout_ttl_minutes: int = 1440
@@ -315,7 +315,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
         database_pool_size=parse_int(
-            "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 10, minimum=1
+            "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 0, minimum=0
         ),
         web_threads=parse_int(
             "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 4, minimum=1, maximum=256

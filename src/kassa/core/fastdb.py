@@ -33,6 +33,7 @@ the write is sent at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -156,6 +157,18 @@ def execute(statement: str, params: Sequence[Any], *, defer: bool = False) -> No
         _execute(conn, statement, params, fetch=False)
 
 
+@dataclass(frozen=True)
+class Query[M: Model]:
+    """A `select` to run with others in one round trip (`select_together`)."""
+
+    model: type[M]
+    where: str
+    params: Sequence[Any]
+    lock: bool = False
+    annotations: Sequence[tuple[str, str]] = ()
+    limit: int | None = None
+
+
 def select[M: Model](
     model: type[M],
     where: str,
@@ -169,20 +182,48 @@ def select[M: Model](
     adds FOR UPDATE where the database has it (SQLite's transactions take the write lock up
     front instead). `annotations` are (attribute, SQL expression) pairs selected too and set
     on each instance; their placeholders come before those of `where` in `params`."""
+    query = Query(model, where, params, lock, annotations, limit)
     conn = connections[DEFAULT_DB_ALIAS]
-    plan = _plan(model, conn)
-    lock = lock and conn.features.has_select_for_update
-    key = (where, lock, tuple(annotations), limit)
+    rows = _execute(conn, _select_statement(conn, query), list(params), fetch=True, many=True)
+    return _instances(conn, query, rows)
+
+
+def select_together(*queries: Query[Any]) -> list[list[Any]]:
+    """Several selects in one round trip on PostgreSQL (in order: their row locks are taken in
+    the order given), one after the other elsewhere; the rows of each."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not isinstance(conn, PostgresWrapper):
+        return [
+            _instances(
+                conn,
+                q,
+                _execute(conn, _select_statement(conn, q), list(q.params), fetch=True, many=True),
+            )
+            for q in queries
+        ]
+    results = conn.run_batch([(_select_statement(conn, q), list(q.params), True) for q in queries])
+    return [_instances(conn, q, rows) for q, rows in zip(queries, results, strict=True)]
+
+
+def _select_statement(conn: BaseDatabaseWrapper, query: Query[Any]) -> str:
+    plan = _plan(query.model, conn)
+    lock = query.lock and conn.features.has_select_for_update
+    key = (query.where, lock, tuple(query.annotations), query.limit)
     statement = plan.selects.get(key)
     if statement is None:
-        extra = "".join(f", {sql} AS {conn.ops.quote_name(name)}" for name, sql in annotations)
-        statement = f"SELECT {plan.columns}{extra} FROM {plan.table} WHERE {where}"  # noqa: S608 (columns from _meta)
-        if limit is not None:
-            statement += f" LIMIT {int(limit)}"
+        quote = conn.ops.quote_name
+        extra = "".join(f", {sql} AS {quote(name)}" for name, sql in query.annotations)
+        statement = f"SELECT {plan.columns}{extra} FROM {plan.table} WHERE {query.where}"  # noqa: S608 (columns from _meta)
+        if query.limit is not None:
+            statement += f" LIMIT {int(query.limit)}"
         if lock:
             statement += " FOR UPDATE"
         plan.selects[key] = statement
-    rows = _execute(conn, statement, list(params), fetch=True, many=True)
+    return statement
+
+
+def _instances[M: Model](conn: BaseDatabaseWrapper, query: Query[M], rows: Any) -> list[M]:
+    plan = _plan(query.model, conn)
     found = []
     width = len(plan.fields)
     for row in rows or ():
@@ -190,8 +231,8 @@ def select[M: Model](
         for index, funcs in plan.converters:
             for func, column in funcs:
                 values[index] = func(values[index], column, conn)
-        instance = model.from_db(conn.alias, plan.attnames, values)
-        for (name, _), value in zip(annotations, row[width:], strict=True):
+        instance = query.model.from_db(conn.alias, plan.attnames, values)
+        for (name, _), value in zip(query.annotations, row[width:], strict=True):
             setattr(instance, name, value)
         found.append(instance)
     return found

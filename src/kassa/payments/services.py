@@ -406,7 +406,9 @@ def transition(
         if target == S.REQUIRES_ACTION:
             payment.action_url = change.action_url or checkout_url(payment.id)
         _record_details(payment, change, save=False)
-        fastdb.update(payment, _TRANSITION_FIELDS)
+        # Deferred: it travels with the ledger posting (or the COMMIT), and anything that
+        # reads the payment again in this transaction sends it first.
+        fastdb.update(payment, _TRANSITION_FIELDS, defer=True)
         purpose = purpose_of(payment.purpose)
         if target == S.SUCCEEDED:
             purpose.lock(payment)
