@@ -22,7 +22,7 @@ def _plans() -> dict[str, tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE 'WITH locked AS%%'"
+            " WHERE statement LIKE 'WITH acc AS%%'"
         )
         return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
@@ -70,7 +70,7 @@ def test_batches_use_the_generic_plan_and_restore_the_setting(accounts: Any) -> 
     for n in range(8):
         ledger.post_batch(org.id, [_move(f"b{n}-{i}", source, wallet, 1) for i in range(3)])
         assert _plan_cache_mode() == before
-    # (Checked before the refusals: psycopg forgets its prepared statements on a rollback.)
+    # (Checked before the refusals, whose rollbacks start new transactions.)
     batch_plans = [p for s, p in _plans().items() if "unnest" in s]
     assert len(batch_plans) == 1, _plans()
     generic, custom = batch_plans[0]

@@ -13,7 +13,6 @@ from django.test import Client
 
 from kassa.core.actors import Actor
 from kassa.core.models import Organization
-from kassa.ledger.models import LedgerAccount
 from kassa.payments.accounts import create_gateway_account
 from kassa.payments.models import GatewayAccount
 from tests.simulators.stripe_sim import StripeSimulator
@@ -112,8 +111,6 @@ def stripe_shopper(stripe_sim: StripeSimulator) -> StripeShopper:
 
 
 def balances(org_id: str) -> dict[str, int]:
-    return {
-        f"{a.kind}:{a.owner_id}": a.balance
-        for a in LedgerAccount.objects.filter(organization_id=org_id)
-        if a.balance
-    }
+    from tests.ledger.helpers import account_balances
+
+    return account_balances(org_id, nonzero=True)

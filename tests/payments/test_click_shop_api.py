@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from kassa.core.actors import Actor
 from kassa.events.models import Event
-from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.ledger.models import LedgerTransaction
 from kassa.payments import services as payment_services
 from kassa.payments.gateways import click_services
 from kassa.payments.gateways.click_models import ClickTransaction
@@ -22,7 +22,7 @@ from kassa.payments.gateways.click_tasks import release_stale_click_reservations
 from kassa.payments.models import GatewayAccount, Payment
 from kassa.payments.tasks import reconcile_payment
 from tests.conftest import make_org
-from tests.ledger.helpers import assert_ledger_balanced
+from tests.ledger.helpers import account_balances, assert_ledger_balanced
 from tests.payments.click_client import (
     MERCHANT_ID,
     SECRET,
@@ -87,10 +87,7 @@ def status(payment_id: str) -> str:
 
 
 def balances(org_id: str) -> dict[str, int]:
-    return {
-        f"{a.kind}:{a.owner_id}": a.balance
-        for a in LedgerAccount.objects.filter(organization_id=org_id)
-    }
+    return account_balances(org_id)
 
 
 def event_types(payment_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kassa.core.actors import Actor
 from kassa.core.models import AuditLogEntry
 from kassa.events.models import Event
-from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.ledger.models import LedgerTransaction
 from kassa.payments.gateways import octo_services
 from kassa.payments.gateways.octo_client import OctoClient, TransactionOpen
 from kassa.payments.gateways.octo_models import OctoPayment
@@ -26,7 +26,7 @@ from kassa.payments.gateways.octo_tasks import poll_octo_holds, recheck_octo_ref
 from kassa.payments.models import GatewayAccount, GatewayEvent, Payment, Refund
 from kassa.payments.tasks import reconcile_payment
 from tests.conftest import make_org
-from tests.ledger.helpers import assert_ledger_balanced
+from tests.ledger.helpers import account_balances, assert_ledger_balanced
 from tests.payments.conftest import Shopper, path_of
 from tests.payments.octo_client import OctoNotifier, make_octo_account
 from tests.payments.octo_client import octo_sim as octo_sim
@@ -81,10 +81,7 @@ def checkout(api: Any, shopper: Shopper) -> Callable[..., tuple[str, str]]:
 
 
 def balances(org_id: str) -> dict[str, int]:
-    return {
-        f"{a.kind}:{a.owner_id}": a.balance
-        for a in LedgerAccount.objects.filter(organization_id=org_id)
-    }
+    return account_balances(org_id)
 
 
 def status(payment_id: str) -> str:

@@ -13,14 +13,14 @@ from django.test import Client
 
 from kassa.core.actors import Actor
 from kassa.events.models import Event
-from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.ledger.models import LedgerTransaction
 from kassa.payments import purposes
 from kassa.payments import services as payment_services
 from kassa.payments.gateways import payme_services
 from kassa.payments.gateways.payme_models import PaymeTransaction
 from kassa.payments.models import GatewayAccount, Payment, Refund
 from tests.conftest import make_org
-from tests.ledger.helpers import assert_ledger_balanced
+from tests.ledger.helpers import account_balances, assert_ledger_balanced
 from tests.payments.conftest import path_of
 from tests.payments.payme_client import (
     KEY,
@@ -91,10 +91,7 @@ def status(payment_id: str) -> str:
 
 
 def balances(org_id: str) -> dict[str, int]:
-    return {
-        f"{a.kind}:{a.owner_id}": a.balance
-        for a in LedgerAccount.objects.filter(organization_id=org_id)
-    }
+    return account_balances(org_id)
 
 
 def event_types(payment_id: str) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kassa.events.models import Event
+from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount
 from kassa.payments.gateways.sandbox_models import SandboxRefund
 from kassa.payments.models import Refund
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def account_balance(org: Any, kind: str) -> int:
-    return LedgerAccount.objects.get(organization=org, kind=kind).balance
+    return ledger.balance_of(LedgerAccount.objects.get(organization=org, kind=kind).pk)
 
 
 def test_partial_then_full_refund(api: Any, pay: Any, org: Any, sandbox: Any) -> None:

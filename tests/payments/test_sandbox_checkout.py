@@ -10,19 +10,16 @@ import pytest
 from django.core import signing
 
 from kassa.events.models import Event
-from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.ledger.models import LedgerTransaction
 from kassa.payments.models import GatewayEvent, Payment
-from tests.ledger.helpers import assert_ledger_balanced
+from tests.ledger.helpers import account_balances, assert_ledger_balanced
 from tests.payments.conftest import CARDS, path_of
 
 pytestmark = pytest.mark.django_db
 
 
 def balances(org_id: str) -> dict[str, int]:
-    return {
-        f"{a.kind}:{a.owner_id}": a.balance
-        for a in LedgerAccount.objects.filter(organization_id=org_id)
-    }
+    return account_balances(org_id)
 
 
 def test_successful_card(pay: Any, org: Any, sandbox: Any) -> None:

@@ -33,6 +33,7 @@ def manual_clearing(booking: Booking) -> LedgerAccount:
         owner_id="manual",
         currency=booking.currency,
         name="Clearing manual",
+        derived=True,
     )
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 
@@ -27,13 +31,38 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         "owner_id",
         "name",
         "currency",
-        "balance",
+        "current_balance",
+        "derived",
         "min_balance",
         "organization",
     )
-    list_filter = ("kind", "currency")
+    list_filter = ("kind", "currency", "derived")
     search_fields = ("owner_id", "name")
-    readonly_fields = [f.name for f in LedgerAccount._meta.fields]
+    readonly_fields = [*(f.name for f in LedgerAccount._meta.fields), "current_balance"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
+        # A derived balance is the sum of the account's entries (summed for those rows only).
+        entries = (
+            LedgerEntry.objects.filter(account=OuterRef("pk"))
+            .order_by()
+            .values("account")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                current=Case(
+                    When(derived=True, then=Coalesce(Subquery(entries), Value(0))),
+                    default=F("balance"),
+                )
+            )
+        )
+
+    @admin.display(description=_("balance"), ordering="current")
+    def current_balance(self, account: LedgerAccount) -> int:
+        return int(getattr(account, "current", account.balance))
 
 
 @admin.register(LedgerTransaction)

@@ -35,7 +35,13 @@ class LedgerAccount(models.Model):
     # The lowest balance a posting may leave: None for no limit (clearing and revenue
     # accounts), 0 for "may not go negative", a negative number for a credit limit.
     min_balance = models.BigIntegerField(_("lowest allowed balance"), null=True, blank=True)
+    # The cached balance, moved in the same transaction as the entries under a row lock; 0
+    # and never moved on an account whose balance is derived.
     balance = models.BigIntegerField(_("balance"), default=0, editable=False)
+    # A house account (clearing, revenue, usage): its balance is the sum of its entries,
+    # computed when asked for. Postings neither lock nor update it, so the postings of a whole
+    # organization do not queue on one row (docs/ledger.md). It has no floor.
+    derived = models.BooleanField(_("derived balance"), default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -52,6 +58,10 @@ class LedgerAccount(models.Model):
                 condition=models.Q(min_balance__isnull=True)
                 | models.Q(balance__gte=models.F("min_balance")),
                 name="ledger_account_min_balance",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(derived=False) | models.Q(min_balance__isnull=True),
+                name="ledger_account_derived_no_floor",
             ),
         ]
 
@@ -133,7 +143,8 @@ class LedgerEntry(models.Model):
     )
     amount = models.BigIntegerField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3)
-    balance_after = models.BigIntegerField(_("balance after"))
+    # None on an account whose balance is derived.
+    balance_after = models.BigIntegerField(_("balance after"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now, editable=False)
 
     class Meta:

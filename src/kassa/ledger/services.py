@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from kassa.core.errors import KassaError, StateConflict
@@ -106,8 +107,8 @@ class Posted:
     transaction_id: int
     idempotency_key: str
     replayed: bool  # True when the key had been posted before and nothing new was written
-    # account id -> (its balance after this transaction, the id of its last entry here);
-    # empty for a replay
+    # account id -> (its balance after this transaction, the id of its last entry here), for
+    # the accounts with a cached balance; empty for a replay
     balances: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
@@ -143,7 +144,13 @@ def get_or_create_account(
     owner_id: str = "",
     name: str = "",
     min_balance: int | None = None,
+    derived: bool = False,
 ) -> LedgerAccount:
+    """`derived`: a house account (clearing, revenue, usage...) whose balance is the sum of
+    its entries rather than cached: postings never lock or update it, so the postings of a
+    whole organization do not queue on it. It cannot have a floor."""
+    if derived and min_balance is not None:
+        raise LedgerIntegrityError("an account with a derived balance cannot have a floor")
     lookup = {
         "organization_id": organization_id,
         "kind": kind,
@@ -155,7 +162,9 @@ def get_or_create_account(
         return account
     try:
         with transaction.atomic():
-            return LedgerAccount.objects.create(**lookup, name=name, min_balance=min_balance)
+            return LedgerAccount.objects.create(
+                **lookup, name=name, min_balance=min_balance, derived=derived
+            )
     except IntegrityError:
         return LedgerAccount.objects.get(**lookup)
 
@@ -176,6 +185,7 @@ def account_id(
     owner_id: str = "",
     name: str = "",
     min_balance: int | None = None,
+    derived: bool = False,
 ) -> int:
     """The id of the account, created if missing: `get_or_create_account` without a query once
     this process has seen the account committed."""
@@ -190,6 +200,7 @@ def account_id(
         owner_id=owner_id,
         name=name,
         min_balance=min_balance,
+        derived=derived,
     ).pk
 
     def remember() -> None:
@@ -206,6 +217,8 @@ def set_min_balance(account: LedgerAccount, min_balance: int | None) -> None:
     """Change an account's floor (a credit limit). Refused if the balance is already below."""
     with transaction.atomic():
         locked = LedgerAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.derived and min_balance is not None:
+            raise StateConflict("An account with a derived balance cannot have a floor.")
         if min_balance is not None and locked.balance < min_balance:
             raise StateConflict("The balance is already below the requested lowest balance.")
         LedgerAccount.objects.filter(pk=account.pk).update(min_balance=min_balance)
@@ -277,7 +290,8 @@ def _run_postgres(
         posted = results.get(entry.key)
         if posted is None:
             posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
-        posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+        if entry.balance_after is not None:
+            posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
     replayed = {key: spec for key, spec in unique.items() if key not in results}
     if replayed:
         try:
@@ -323,7 +337,8 @@ def _post_sqlite(organization_id: str, unique: dict[str, TransferSpec]) -> dict[
                 posted = results.get(entry.key)
                 if posted is None:
                     posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
-                posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+                if entry.balance_after is not None:
+                    posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
     return results
 
 
@@ -352,7 +367,12 @@ def reverse(
 
 
 def balance_of(account_id: int) -> int:
-    return LedgerAccount.objects.values_list("balance", flat=True).get(pk=account_id)
+    """The account's balance: cached, or for a derived account the sum of its entries."""
+    balance, derived = LedgerAccount.objects.values_list("balance", "derived").get(pk=account_id)
+    if not derived:
+        return int(balance)
+    total = LedgerEntry.objects.filter(account_id=account_id).aggregate(total=Sum("amount"))
+    return int(total["total"] or 0)
 
 
 # -- internals -----------------------------------------------------------------------------
@@ -442,10 +462,10 @@ def _insufficient_funds(organization_id: str, unique: dict[str, TransferSpec]) -
     again from the balances now: the statement that failed reported only its CHECK."""
     account_ids = {p.account_id for spec in unique.values() for p in spec.postings}
     accounts = {
-        pk: AccountRow(org, currency, balance, floor)
-        for pk, org, currency, balance, floor in LedgerAccount.objects.filter(
+        pk: AccountRow(org, currency, balance, floor, derived)
+        for pk, org, currency, balance, floor, derived in LedgerAccount.objects.filter(
             pk__in=account_ids
-        ).values_list("pk", "organization_id", "currency", "balance", "min_balance")
+        ).values_list("pk", "organization_id", "currency", "balance", "min_balance", "derived")
     }
     existing = _existing_keys(organization_id, list(unique))
     try:
@@ -486,29 +506,33 @@ def _replays(specs: dict[str, TransferSpec], existing: dict[str, int]) -> dict[s
 def _apply(
     specs: list[TransferSpec], accounts: dict[int, AccountRow]
 ) -> tuple[list[EntryRow], dict[int, int]]:
-    """The entries (each with the balance it leaves) and the changed balances of the new
-    postings, applied in order; InsufficientFunds if the batch leaves an account below its
-    floor (and lower than it was)."""
-    balances = {pk: row.balance for pk, row in accounts.items()}
+    """The entries (each with the balance it leaves, None on a derived account) and the
+    changed cached balances of the new postings, applied in order; InsufficientFunds if the
+    batch leaves an account below its floor (and lower than it was)."""
+    balances = {pk: row.balance for pk, row in accounts.items() if not row.derived}
     entries: list[EntryRow] = []
     for spec in specs:
         for posting in spec.postings:
-            balance = balances[posting.account_id] + posting.amount
-            balances[posting.account_id] = balance
+            account = accounts[posting.account_id]
+            balance = None
+            if not account.derived:
+                balance = balances[posting.account_id] + posting.amount
+                balances[posting.account_id] = balance
             entries.append(
                 EntryRow(
                     spec.idempotency_key,
                     posting.account_id,
                     posting.amount,
-                    accounts[posting.account_id].currency,
+                    account.currency,
                     balance,
                 )
             )
-    for pk, account in accounts.items():
+    for pk, value in balances.items():
+        account = accounts[pk]
         floor = account.min_balance
-        if floor is not None and balances[pk] < floor and balances[pk] < account.balance:
+        if floor is not None and value < floor and value < account.balance:
             raise InsufficientFunds(
-                account_id=pk, balance=account.balance, required=account.balance - balances[pk]
+                account_id=pk, balance=account.balance, required=account.balance - value
             )
     changed = {pk: value for pk, value in balances.items() if value != accounts[pk].balance}
     return entries, changed

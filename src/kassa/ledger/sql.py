@@ -43,6 +43,7 @@ class AccountRow(NamedTuple):
     currency: str
     balance: int
     min_balance: int | None
+    derived: bool  # the balance is the sum of the entries, not cached: never locked or moved
 
 
 class WrittenEntry(NamedTuple):
@@ -50,7 +51,7 @@ class WrittenEntry(NamedTuple):
     transaction_id: int
     entry_id: int
     account_id: int
-    balance_after: int
+    balance_after: int | None  # None on an account whose balance is derived
 
 
 class NewEntry(NamedTuple):
@@ -64,7 +65,7 @@ class EntryRow(NamedTuple):
     account_id: int
     amount: int
     currency: str
-    balance_after: int
+    balance_after: int | None
 
 
 _TXN_COLUMNS = (
@@ -78,7 +79,9 @@ _ENTRY_COLUMNS = (
     "INSERT INTO ledger_entry (transaction_id, account_id, amount, currency, balance_after,"
     " created_at)"
 )
-_ACCOUNT_COLUMNS = "SELECT id, organization_id, currency, balance, min_balance FROM ledger_account"
+_ACCOUNT_COLUMNS = (
+    "SELECT id, organization_id, currency, balance, min_balance, derived FROM ledger_account"
+)
 _KEYS_COLUMNS = "SELECT idempotency_key, id FROM ledger_transaction WHERE organization_id = %s"
 
 
@@ -123,28 +126,36 @@ _DEFAULT_PLAN = "RESET plan_cache_mode"
 
 # One statement posts a whole batch on PostgreSQL. Lists of strings travel in the binary
 # format (%b), which psycopg dumps several times faster than text arrays (no quoting of each
-# element). `locked` takes the row locks in id order (every part that touches ledger_account
-# reads through it, so no row is locked out of order).
-# `ok` checks what only a programming error can break (every account exists, belongs to the
-# organization, each transaction stays in one currency); when it fails nothing is inserted and
-# the service finds out why. The transactions are inserted in key order with ON CONFLICT DO
-# NOTHING, and only the inserted ones get entries and move balances; each entry records the
-# balance it left (the locked balance plus the running sum of the batch's entries on that
-# account). A floor the batch would break fails the statement through the
-# ledger_account_min_balance CHECK, so nothing is written. The locks are held for this statement
-# and the commit only: no round trip to the client and no Python run while they are held.
+# element). `acc` reads the accounts (no lock: what is checked of them never changes);
+# `locked` takes the row locks of those with a cached balance, in id order (every part that
+# moves a cached balance reads through it, so no row is locked out of order); accounts whose
+# balance is derived (house accounts) are neither locked nor updated. `ok` checks what only a
+# programming error can break (every account exists, belongs to the organization, each
+# transaction stays in one currency) and, as it counts the locked rows, makes the locks come
+# before the INSERT (a racing duplicate key then waits on a row lock, never the other way
+# round); when it fails nothing is inserted and the service finds out why. The transactions are
+# inserted in key order with ON CONFLICT DO NOTHING, and only the inserted ones get entries and
+# move balances; an entry on a cached account records the balance it left (the locked balance
+# plus the running sum of the batch's entries on that account), on a derived one NULL. A floor
+# the batch would break fails the statement through the ledger_account_min_balance CHECK, so
+# nothing is written. The locks are held for this statement and the commit only: no round trip
+# to the client and no Python run while they are held.
 _POST = (
-    "WITH locked AS ("
-    "SELECT id, balance, organization_id, currency FROM ledger_account"
-    " WHERE id = ANY(%(accounts)s::bigint[]) ORDER BY id FOR UPDATE"
+    "WITH acc AS ("
+    "SELECT id, organization_id, currency, derived FROM ledger_account"
+    " WHERE id = ANY(%(accounts)s::bigint[])"
+    "), locked AS ("
+    "SELECT id, balance FROM ledger_account"
+    " WHERE id = ANY(%(accounts)s::bigint[]) AND NOT derived ORDER BY id FOR UPDATE"
     "), e AS ("
     "SELECT * FROM unnest(%(entry_keys)b::text[], %(entry_accounts)s::bigint[],"
     " %(entry_amounts)s::bigint[]) WITH ORDINALITY AS e(key, account, amount, ord)"
     "), ok AS ("
-    "SELECT (SELECT count(*) FROM locked) = cardinality(%(accounts)s::bigint[])"
-    " AND NOT EXISTS (SELECT 1 FROM locked WHERE organization_id <> %(org)s)"
-    " AND NOT EXISTS (SELECT 1 FROM e JOIN locked AS l ON l.id = e.account"
-    " GROUP BY e.key HAVING count(DISTINCT l.currency) > 1) AS good"
+    "SELECT (SELECT count(*) FROM acc) = cardinality(%(accounts)s::bigint[])"
+    " AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM acc WHERE NOT derived)"
+    " AND NOT EXISTS (SELECT 1 FROM acc WHERE organization_id <> %(org)s)"
+    " AND NOT EXISTS (SELECT 1 FROM e JOIN acc AS a ON a.id = e.account"
+    " GROUP BY e.key HAVING count(DISTINCT a.currency) > 1) AS good"
     "), t AS ("
     f"{_TXN_COLUMNS} SELECT %(org)s, r.kind, r.reference, r.key, r.description,"
     " r.metadata::jsonb, r.reverses_id, %(now)s"
@@ -162,9 +173,10 @@ _POST = (
     " FROM d JOIN locked AS l ON l.id = d.account"
     " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
     "), w AS ("
-    f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, l.currency,"
+    f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, a.currency,"
     " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
-    " FROM x JOIN locked AS l ON l.id = x.account ORDER BY x.ord"
+    " FROM x JOIN acc AS a ON a.id = x.account LEFT JOIN locked AS l ON l.id = x.account"
+    " ORDER BY x.ord"
     " RETURNING id, transaction_id, account_id, balance_after"
     ")"
     " SELECT t.idempotency_key, t.id, w.id, w.account_id, w.balance_after"
@@ -188,14 +200,18 @@ def _post_one(legs: int) -> str:
     ids = ", ".join(f"%(a{i})s" for i in marks)
     values = ", ".join(f"(%(a{i})s, %(m{i})s, {i})" for i in marks)
     return (
-        "WITH locked AS ("
-        "SELECT id, balance, organization_id, currency FROM ledger_account"
-        f" WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
+        "WITH acc AS ("
+        "SELECT id, organization_id, currency, derived FROM ledger_account"
+        f" WHERE id IN ({ids})"
+        "), locked AS ("
+        "SELECT id, balance FROM ledger_account"
+        f" WHERE id IN ({ids}) AND NOT derived ORDER BY id FOR UPDATE"
         f"), e(account, amount, ord) AS (VALUES {values}"
         "), ok AS ("
-        "SELECT (SELECT count(*) FROM locked) = %(distinct)s"
-        " AND NOT EXISTS (SELECT 1 FROM locked WHERE organization_id <> %(org)s)"
-        " AND (SELECT count(DISTINCT currency) FROM locked) = 1 AS good"
+        "SELECT (SELECT count(*) FROM acc) = %(distinct)s"
+        " AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM acc WHERE NOT derived)"
+        " AND NOT EXISTS (SELECT 1 FROM acc WHERE organization_id <> %(org)s)"
+        " AND (SELECT count(DISTINCT currency) FROM acc) = 1 AS good"
         "), t AS ("
         f"{_TXN_COLUMNS} SELECT %(org)s, %(kind)s, %(reference)s, %(key)s, %(description)s,"
         " %(metadata)s::jsonb, %(reverses)s, %(now)s"
@@ -209,9 +225,10 @@ def _post_one(legs: int) -> str:
         " FROM d JOIN locked AS l ON l.id = d.account"
         " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
         "), w AS ("
-        f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, l.currency,"
+        f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, a.currency,"
         " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
-        " FROM x JOIN locked AS l ON l.id = x.account ORDER BY x.ord"
+        " FROM x JOIN acc AS a ON a.id = x.account LEFT JOIN locked AS l ON l.id = x.account"
+        " ORDER BY x.ord"
         " RETURNING id, transaction_id, account_id, balance_after"
         ")"
         " SELECT %(key)s, w.transaction_id, w.id, w.account_id, w.balance_after"

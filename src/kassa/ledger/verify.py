@@ -1,4 +1,4 @@
-"""`kassa ledger verify`: recompute every balance from its entries and check every
+"""`kassa ledger verify`: recompute every cached balance from its entries and check every
 transaction's sum. Works in chunks of accounts so a progress bar can follow a large ledger."""
 
 from __future__ import annotations
@@ -32,12 +32,24 @@ def verify(progress: Callable[[int, int], None] | None = None) -> list[Problem]:
         for start in range(0, max_account, CHUNK):
             end = start + CHUNK
             cursor.execute(
-                "SELECT a.id, a.balance, COALESCE(SUM(e.amount), 0), a.min_balance"
+                "SELECT a.id, a.balance, COALESCE(SUM(e.amount), 0), a.min_balance, a.derived"
                 " FROM ledger_account a LEFT JOIN ledger_entry e ON e.account_id = a.id"
-                " WHERE a.id > %s AND a.id <= %s GROUP BY a.id, a.balance, a.min_balance",
+                " WHERE a.id > %s AND a.id <= %s"
+                " GROUP BY a.id, a.balance, a.min_balance, a.derived",
                 [start, end],
             )
-            for pk, cached, computed, floor in cursor.fetchall():
+            for pk, cached, computed, floor, derived in cursor.fetchall():
+                if derived:
+                    # Its balance is the sum of its entries; nothing caches one.
+                    if cached != 0:
+                        problems.append(
+                            Problem(
+                                "account_balance",
+                                pk,
+                                f"a derived balance, yet {cached} is cached",
+                            )
+                        )
+                    continue
                 if cached != computed:
                     problems.append(
                         Problem(

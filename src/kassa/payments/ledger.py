@@ -6,6 +6,9 @@ Accounts (per organization and currency):
 - the purpose's destination (`payments_received` for generic payments, a booking, a wallet).
 - `refunds_in_flight`: a refund's amount is held here from the moment it is asked for until the
   provider confirms (then it goes to clearing) or refuses it (then it goes back).
+The clearing, `payments_received` and `refunds_in_flight` accounts are house accounts with a
+derived balance (docs/ledger.md): every payment of an organization posts to them, and they
+must not make its payments wait for one another.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def clearing_account(payment: Payment) -> int:
         owner_id=owner,
         currency=payment.currency,
         name=f"Clearing {owner}",
+        derived=True,
     )
 
 
@@ -32,6 +36,7 @@ def refunds_in_flight(payment: Payment) -> int:
         kind="refunds_in_flight",
         currency=payment.currency,
         name="Refunds in flight",
+        derived=True,
     )
 
 

@@ -30,6 +30,7 @@ class Purpose:
             kind="payments_received",
             currency=payment.currency,
             name="Payments received",
+            derived=True,
         )
 
     def lock(self, payment: Payment) -> None:

@@ -118,6 +118,8 @@ class WalletTransactionAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("balance after"))
     def after(self, entry: WalletTransaction) -> str:
+        if entry.balance_after is None:  # only house accounts have none
+            return ""
         return format_money(entry.balance_after, entry.currency, "en")
 
     @admin.display(description=_("description"))

@@ -66,7 +66,11 @@ _HOUSE_ACCOUNT_NAMES = {
 def house_account(organization_id: str, kind: str, currency: str) -> int:
     """The organization's side of wallet postings: usage revenue, bonuses, adjustments."""
     return ledger.account_id(
-        organization_id, kind=kind, currency=currency, name=_HOUSE_ACCOUNT_NAMES.get(kind, kind)
+        organization_id,
+        kind=kind,
+        currency=currency,
+        name=_HOUSE_ACCOUNT_NAMES.get(kind, kind),
+        derived=True,
     )
 
 

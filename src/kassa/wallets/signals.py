@@ -77,4 +77,6 @@ def balance_state(ledger_account_id: int) -> tuple[int, int]:
     if newest is None:
         balance = LedgerAccount.objects.values_list("balance", flat=True).get(pk=ledger_account_id)
         return balance, 0
-    return newest[1], newest[0]
+    balance_after, entry_id = newest[1], newest[0]
+    assert balance_after is not None  # a wallet's balance is cached, never derived
+    return balance_after, entry_id
