@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -30,6 +31,7 @@ from kassa.events.services import emit
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount, LedgerTransaction
 from kassa.wallets import alerts
+from kassa.wallets.combining import PendingCharge, post_charge
 from kassa.wallets.models import Adjustment, Wallet
 from kassa.wallets.representations import charge_dict, wallet_dict
 from kassa.wallets.rules import settings_for
@@ -239,25 +241,37 @@ def charge(
         description=description,
         metadata=metadata,
     )
-    try:
-        with transaction.atomic():
-            posted = ledger.post(wallet.organization_id, spec)
-            if posted.replayed:
-                return _charge_from_ledger(wallet, posted.transaction_id, replayed=True)
-            balance, sequence = posted.balances[wallet.ledger_account_id]
-            result = charge_dict(
-                charge_id=charge_id,
-                wallet=wallet,
-                amount=amount,
-                description=description,
-                metadata=metadata,
-                balance_after=balance,
-                created=timezone.now(),
-            )
-            after_change(wallet, before=balance + amount, after=balance, sequence=sequence)
-            emit(wallet.organization_id, "wallet.charged", result)
-    except ledger.InsufficientFunds as exc:
-        raise InsufficientFunds(param="amount") from exc
+    # Charges of one wallet arriving together in this process are posted together.
+    return post_charge(
+        PendingCharge(
+            wallet=wallet,
+            spec=spec,
+            charge_id=charge_id,
+            amount=amount,
+            description=description,
+            metadata=metadata,
+        )
+    )
+
+
+def charged(charge: PendingCharge, posted: ledger.Posted, now: datetime) -> dict[str, Any]:
+    """After a charge's posting, in its transaction: its result, the live balance, alerts,
+    auto top-up and its event."""
+    wallet = charge.wallet
+    if posted.replayed:
+        return _charge_from_ledger(wallet, posted.transaction_id, replayed=True)
+    balance, sequence = posted.balances[wallet.ledger_account_id]
+    result = charge_dict(
+        charge_id=charge.charge_id,
+        wallet=wallet,
+        amount=charge.amount,
+        description=charge.description,
+        metadata=charge.metadata,
+        balance_after=balance,
+        created=now,
+    )
+    after_change(wallet, before=balance + charge.amount, after=balance, sequence=sequence)
+    emit(wallet.organization_id, "wallet.charged", result)
     return result
 
 

@@ -1,0 +1,111 @@
+"""Charges of one wallet that arrive together are posted together (kassa.wallets.combining):
+one transaction, yet each keeps its own ledger transaction, balance, event, key and refusal.
+
+The test holds the wallet's queue, as a batch being posted would, while charges gather behind
+it; they are then posted as one batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import close_old_connections
+
+from kassa.core.actors import Actor
+from kassa.core.services import create_customer
+from kassa.events.models import Event
+from kassa.ledger.models import LedgerEntry, LedgerTransaction
+from kassa.wallets import combining, services
+from tests.conftest import make_org
+from tests.ledger.helpers import assert_ledger_balanced
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _wallet(balance: int) -> Any:
+    org = make_org("Combining")
+    customer = create_customer(org, {"name": "Hot"})
+    wallet = services.create_wallet(org, customer_id=customer.id, currency="EUR")
+    wallet = services.get_wallet(org, wallet.id)
+    services.adjust(wallet, amount=balance, reason="funding", actor=Actor.system("t"))
+    return wallet
+
+
+def _gathered(wallet: Any, charges: list[tuple[int, str]]) -> list[Any]:
+    """Send `charges` (amount, idempotency key) at once while the wallet's queue is held;
+    each one's result or exception, in order."""
+    account = wallet.ledger_account_id
+    queue = combining._QUEUES[hash(account) % len(combining._QUEUES)]
+    outcomes: list[Any] = [None] * len(charges)
+
+    def send(n: int) -> None:
+        amount, key = charges[n]
+        try:
+            outcomes[n] = services.charge(wallet, amount=amount, idempotency_key=key)
+        except Exception as exc:  # the refusal is the outcome
+            outcomes[n] = exc
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(charges))]
+    with queue.leader:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(queue.waiting.get(account, [])) < len(charges):
+            assert time.monotonic() < deadline, "the charges did not gather"
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_charges_that_gather_are_posted_in_one_transaction() -> None:
+    wallet = _wallet(1000)
+    outcomes = _gathered(wallet, [(10 * (n + 1), f"k{n}") for n in range(5)])
+    assert [o["amount"] for o in outcomes] == [10, 20, 30, 40, 50]
+    # One after the other in the ledger (in the order they queued), each with the balance it
+    # left.
+    balance = 1000
+    for outcome in sorted(outcomes, key=lambda o: -o["balance_after"]):
+        balance -= outcome["amount"]
+        assert outcome["balance_after"] == balance
+    assert balance == 850
+    txns = LedgerTransaction.objects.filter(kind="wallet_charge")
+    assert txns.count() == 5
+    # One database transaction: one time for all of them.
+    assert len(set(txns.values_list("created_at", flat=True))) == 1
+    last = LedgerEntry.objects.filter(account_id=wallet.ledger_account_id).order_by("id").last()
+    assert last is not None and last.balance_after == 850
+    assert Event.objects.filter(type="wallet.charged").count() == 5
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 850
+    assert_ledger_balanced(wallet.organization_id)
+
+
+def test_a_batch_past_the_floor_is_posted_charge_by_charge() -> None:
+    wallet = _wallet(100)
+    outcomes = _gathered(wallet, [(60, "a"), (30, "b"), (30, "c")])
+    refused = [o for o in outcomes if isinstance(o, services.InsufficientFunds)]
+    charged = [o for o in outcomes if isinstance(o, dict)]
+    # Whatever order they were queued in, two fit and one is refused with nothing written.
+    assert len(refused) == 1 and len(charged) == 2
+    assert sum(o["amount"] for o in charged) in (90, 60)
+    balance = services.get_wallet(wallet.organization, wallet.id).ledger_account.balance
+    assert balance == 100 - sum(o["amount"] for o in charged)
+    assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 2
+    assert Event.objects.filter(type="wallet.charged").count() == 2
+    assert_ledger_balanced(wallet.organization_id)
+
+
+def test_a_key_repeated_in_a_batch_is_charged_once() -> None:
+    wallet = _wallet(1000)
+    outcomes = _gathered(wallet, [(25, "same"), (25, "same"), (25, "other")])
+    assert len({o["id"] for o in outcomes[:2]}) == 1
+    assert sorted(o["replayed"] for o in outcomes[:2]) == [False, True]
+    assert outcomes[2]["id"] != outcomes[0]["id"] and not outcomes[2]["replayed"]
+    assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 2
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 950
+    assert Event.objects.filter(type="wallet.charged").count() == 2
+    assert_ledger_balanced(wallet.organization_id)
