@@ -1,6 +1,7 @@
 """Wallet charges over HTTP on a real ASGI server with PostgreSQL.
 
-    .venv/bin/python bench/wallets.py [--seconds 10] [--clients 16] [--web-workers 2]
+    .venv/bin/python bench/wallets.py [--seconds 10] [--clients 16] [--web-workers 1]
+        [--web-threads 8]
 
 Creates (and drops) its own database, starts `kassa serve` (uvicorn) on it, funds one wallet
 through a sandbox top-up, and drives it with concurrent HTTP clients (one keep-alive
@@ -8,10 +9,16 @@ connection each, bench/_http.py):
   single  POST /v1/wallets/{id}/charges, each with its own Idempotency-Key, all clients on the
           same (hot) wallet
   batch   POST /v1/wallet_charges/batch with 1,000 charges each (own keys), same wallet
-Then runs pgbench's TPC-B on the same database for scale, counts the SQL queries of one charge
-request (in-process, Django test client) and
-verifies the ledger and the wallet's exact final balance. Prints JSON. The figures depend on
-the machine: note its load when you quote them.
+Then runs pgbench's TPC-B on the same database for scale, counts the database round trips of
+one charge request (in-process, libpq's protocol trace), shows how many charges each commit
+carried, and verifies the ledger and the wallet's exact final balance. Prints JSON. The
+figures depend on the machine: note its load when you quote them.
+
+The server runs one worker process with 8 request threads by default: the charges of one
+wallet that arrive together in a process are posted in one transaction
+(kassa.wallets.combining), so on one hot wallet one process with several threads combines
+more of them than two processes do, which also wait on each other's row lock (measured on the
+2-core machine: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -124,22 +131,51 @@ def measured(
     return result
 
 
-def queries_per_charge(key: str, wallet_id: str) -> int:
+def round_trips_per_charge(key: str, wallet_id: str) -> int:
+    """Database round trips of one charge request, counted in libpq's protocol trace (each
+    turn from the client's messages to the server's answers)."""
+    import tempfile
+
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    from psycopg import pq
 
     client = Client()
-    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "count-queries"}
-    with CaptureQueriesContext(connection) as captured:
-        response = client.post(
-            f"/v1/wallets/{wallet_id}/charges",
-            {"amount": 1},
-            content_type="application/json",
-            headers=headers,
-        )
+    path = f"/v1/wallets/{wallet_id}/charges"
+    auth = {"Authorization": f"Bearer {key}"}
+    # A first charge fills this process's caches (the API key, the accounts' ids), as a
+    # server's are.
+    warm = client.post(path, {"amount": 1}, content_type="application/json", headers=auth)
+    assert warm.status_code == 200, warm.content
+    headers = {**auth, "Idempotency-Key": "count-round-trips"}
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            response = client.post(
+                path, {"amount": 1}, content_type="application/json", headers=headers
+            )
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        directions = [line[0] for line in trace.read().splitlines() if line[:1] in ("F", "B")]
     assert response.status_code == 200, response.content
-    return len(captured.captured_queries)
+    return sum(1 for turn in itertools.pairwise(directions) if turn == ("F", "B"))
+
+
+def charges_per_commit(url: str) -> dict[str, int]:
+    """How many single charges each commit carried: {charges: commits}. The charges of one
+    transaction share its timestamp."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT n, count(*) FROM (SELECT created_at, count(*) AS n FROM ledger_transaction"
+            " WHERE kind = 'wallet_charge' GROUP BY created_at) AS t GROUP BY n ORDER BY n"
+        ).fetchall()
+    return {str(n): commits for n, commits in rows}
 
 
 def main() -> int:
@@ -149,8 +185,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batch-clients", type=int, default=4)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=None)
+    parser.add_argument("--web-workers", type=int, default=1)
+    parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--port", type=int, default=8627)
     parser.add_argument(
         "--database-url",
@@ -169,6 +205,7 @@ def main() -> int:
         wallet_id = uvloop_run(prepare(server.base, key))
         uvloop_run(drive(server.base, key, wallet_id, args.clients, 2, 0))  # warm every worker
         single = measured(server, key, wallet_id, args.clients, args.seconds, 0)
+        single["charges_per_commit"] = charges_per_commit(args.database_url)
         batch = measured(server, key, wallet_id, args.batch_clients, args.seconds, 1000)
     # The database's own speed on this machine right now, for scale.
     tps = pgbench(args.database_url, args.clients, int(args.seconds))
@@ -177,7 +214,7 @@ def main() -> int:
     from kassa.ledger.verify import verify
     from kassa.wallets.models import Wallet
 
-    queries = queries_per_charge(key, wallet_id)
+    round_trips = round_trips_per_charge(key, wallet_id)
     problems = verify()
     wallet = Wallet.objects.select_related("ledger_account").get(pk=wallet_id)
     charges = LedgerTransaction.objects.filter(kind="wallet_charge").count()
@@ -193,7 +230,7 @@ def main() -> int:
         "seconds_per_run": args.seconds,
         "single_charges_one_hot_wallet": single,
         "batch_charges_one_hot_wallet": batch,
-        "sql_queries_per_charge_request": queries,
+        "database_round_trips_per_charge_request": round_trips,
         "pgbench_tpcb_tps": tps,
         "ratio_single_to_pgbench": round(single["charges_per_second"] / tps, 3) if tps else None,
         "targets": {"single_per_s": 400, "single_p99_ms": 50, "batch_charges_per_s": 10_000},
