@@ -28,6 +28,7 @@ from _http import Client
 from _server import (
     CpuMeter,
     KassaServer,
+    analyze,
     close_django,
     django_setup,
     drop_database,
@@ -213,6 +214,7 @@ def main() -> int:
     )
     with server:
         warm = uvloop_run(drive(server.base, account_id, payments[:400], args.clients, 2))
+        analyze(args.database_url)
         meter = CpuMeter(server)
         meter.start()
         run = uvloop_run(drive(server.base, account_id, payments[400:], args.clients, args.seconds))

@@ -26,6 +26,7 @@ from _http import Client
 from _server import (
     CpuMeter,
     KassaServer,
+    analyze,
     close_django,
     django_setup,
     drop_database,
@@ -147,6 +148,7 @@ def main() -> int:
     ) as server:
         uvloop_run(prepare(server.base, key))
         uvloop_run(drive(server.base, key, args.clients, 2, flow=True))  # warm every worker
+        analyze(args.database_url)
         create = measured(server, key, args.clients, args.seconds, flow=False)
         flow = measured(server, key, args.clients, args.seconds, flow=True)
     tps = pgbench(args.database_url, args.clients, int(args.seconds))

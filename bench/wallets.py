@@ -36,6 +36,7 @@ from _http import Client
 from _server import (
     CpuMeter,
     KassaServer,
+    analyze,
     close_django,
     django_setup,
     drop_database,
@@ -204,6 +205,7 @@ def main() -> int:
     with server:
         wallet_id = uvloop_run(prepare(server.base, key))
         uvloop_run(drive(server.base, key, wallet_id, args.clients, 2, 0))  # warm every worker
+        analyze(args.database_url)
         single = measured(server, key, wallet_id, args.clients, args.seconds, 0)
         single["charges_per_commit"] = charges_per_commit(args.database_url)
         batch = measured(server, key, wallet_id, args.batch_clients, args.seconds, 1000)
