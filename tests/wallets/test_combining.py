@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 import pytest
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from kassa.core.actors import Actor
 from kassa.core.services import create_customer
 from kassa.events.models import Event
+from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerEntry, LedgerTransaction
 from kassa.wallets import combining, services
 from tests.conftest import make_org
@@ -108,4 +109,42 @@ def test_a_key_repeated_in_a_batch_is_charged_once() -> None:
     assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 2
     assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 950
     assert Event.objects.filter(type="wallet.charged").count() == 2
+    assert_ledger_balanced(wallet.organization_id)
+
+
+def test_a_charge_in_a_callers_transaction_is_posted_alone() -> None:
+    # Another thread's charge waits in the queue; a charge made inside a transaction that is
+    # then rolled back must neither carry it nor be carried by it.
+    wallet = _wallet(1000)
+    account = wallet.ledger_account_id
+    queue = combining._QUEUES[hash(account) % len(combining._QUEUES)]
+    spec = ledger.transfer(
+        kind="wallet_charge",
+        idempotency_key=f"{wallet.id}:waiting",
+        source=account,
+        destination=services.house_account(wallet.organization_id, "wallet_usage", "EUR"),
+        amount=7,
+        reference="wch_waiting",
+    )
+    waiting = combining.PendingCharge(
+        wallet=wallet, spec=spec, charge_id="wch_waiting", amount=7, description="", metadata={}
+    )
+    inside: list[dict[str, Any]] = []
+
+    def charge_then_fail() -> None:
+        with transaction.atomic():
+            inside.append(services.charge(wallet, amount=30, idempotency_key="inside"))
+            raise RuntimeError("the caller rolls back")
+
+    queue.waiting[account] = [waiting]
+    try:
+        with pytest.raises(RuntimeError):
+            charge_then_fail()
+        assert inside[0]["balance_after"] == 970
+        assert not waiting.settled
+        assert queue.waiting[account] == [waiting]
+    finally:
+        queue.waiting.pop(account, None)
+    assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 0
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 1000
     assert_ledger_balanced(wallet.organization_id)

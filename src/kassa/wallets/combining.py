@@ -15,6 +15,13 @@ below its floor, its charges are posted one by one instead, each behind a savepo
 that fit go through and the rest get their 402. Charges of different wallets never share a
 batch. The database stays the only arbiter across processes: this only decides how many
 charges one transaction carries.
+
+Two exceptions keep this safe. A charge made inside a caller's transaction is posted alone in
+that transaction: whether it happens must follow the caller's commit or rollback, and no other
+charge may ride on them. And a charge takes its thread's database connection before it queues:
+whichever thread leads posts with its own connection, so with a bounded pool of connections
+(KASSA_DATABASE_POOL_SIZE) a leader without one could otherwise wait for a connection held by
+the very charges waiting for it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kassa.ledger import services as ledger
@@ -62,6 +69,11 @@ _QUEUES = tuple(_Queue() for _ in range(256))
 def post_charge(charge: PendingCharge) -> dict[str, Any]:
     """Post `charge` (with whatever charges of its wallet are waiting); its result, or raise
     its refusal."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            _post_in_transaction([charge])
+        return _outcome(charge)
+    connection.ensure_connection()
     account = charge.wallet.ledger_account_id
     queue = _QUEUES[hash(account) % len(_QUEUES)]
     with queue.mutex:
@@ -74,6 +86,10 @@ def post_charge(charge: PendingCharge) -> dict[str, Any]:
                 if rest:
                     queue.waiting[account] = rest
             _post_batch(batch)
+    return _outcome(charge)
+
+
+def _outcome(charge: PendingCharge) -> dict[str, Any]:
     if charge.error is not None:
         raise charge.error
     assert charge.result is not None
