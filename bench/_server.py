@@ -94,6 +94,17 @@ def setup(url: str) -> dict[str, str]:
     return dict(json.loads(created.stdout))
 
 
+def ensure_port_free(port: int) -> None:
+    """Stop when something already listens on `port` (another benchmark's server): this
+    benchmark would measure that server, and its own set-up has just dropped that server's
+    database."""
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is in use (another benchmark running?); use --port")
+
+
 class KassaServer:
     """`kassa serve` on the bench database, its output discarded."""
 
@@ -116,6 +127,7 @@ class KassaServer:
         }
         if threads:
             environment["KASSA_WEB_THREADS"] = str(threads)
+        ensure_port_free(port)
         command = [sys.executable, "-m", "kassa", "serve", "--port", str(port)]
         self.process = subprocess.Popen(
             [*command, "--workers", str(workers)],

@@ -32,6 +32,7 @@ from _server import (
     close_django,
     django_setup,
     drop_database,
+    ensure_port_free,
     latency_summary,
     machine,
     per_request_ms,
@@ -205,6 +206,7 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
+    ensure_port_free(args.port)
     org = setup(args.database_url)
     django_setup(args.database_url)
     # Enough payments for a generous 1,500 calls/s, plus the warm-up.

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _server import ensure_port_free
 from ledger import _admin_connect
 
 CHARGE = 100  # minor units per charge: a wallet's balance after round r is -CHARGE * r
@@ -258,6 +259,7 @@ def main() -> int:
 
 def coordinate(args: argparse.Namespace) -> int:
     fd_limit = raise_fd_limit()
+    ensure_port_free(args.port)
     org = setup(args.database_url)
     key = org["api_key"]
     base = f"http://127.0.0.1:{args.port}"

@@ -40,6 +40,7 @@ from _server import (
     close_django,
     django_setup,
     drop_database,
+    ensure_port_free,
     latency_summary,
     machine,
     per_request_ms,
@@ -196,6 +197,7 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
+    ensure_port_free(args.port)
     org = setup(args.database_url)
     key = org["api_key"]
     load_before = os.getloadavg()

@@ -171,7 +171,14 @@ def _next(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
     while pgconn.is_busy():
         _wait(pgconn)
         pgconn.consume_input()
-    return pgconn.get_result()
+    result = pgconn.get_result()
+    if result is None and pgconn.status == pq.ConnStatus.BAD:
+        # A lost connection answers no more results, not even the pipeline's Sync: without
+        # this, waiting for the Sync would spin for ever.
+        raise errors.OperationalError(
+            pgconn.get_error_message().strip() or "the connection to PostgreSQL was lost"
+        )
+    return result
 
 
 def _command_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
