@@ -8,7 +8,8 @@ Creates (and at the end drops) its own database, then measures `kassa.ledger.ser
   single_hot      one transfer per transaction, every one touching the same hot account
   batch_spread    batches of 100 transfers per transaction over 10,000 accounts
   batch_hot       batches of 100, every transfer touching the hot account
-and prints JSON (transfers per second per scenario). Afterwards it runs `kassa ledger verify`
+and prints JSON (transfers per second per scenario and client count, and whether each met its
+target). Afterwards it runs `kassa ledger verify`
 logic on the result, so a fast but wrong ledger cannot pass.
 """
 
@@ -199,10 +200,12 @@ def main() -> int:
         "seconds_per_run": args.seconds,
         "transfers_per_second": results,
         "targets": targets,
+        # At each client count on its own: a target met at 8 clients and missed at 32 is
+        # reported as missed at 32.
         "targets_met": {
-            name: max(v for k, v in results.items() if k.startswith(name + "@")) >= target
-            for name, target in targets.items()
-            if name in args.scenarios.split(",")
+            run: rate >= targets[run.split("@")[0]]
+            for run, rate in results.items()
+            if run.split("@")[0] in targets
         },
         "ledger_verified": not problems,
     }
