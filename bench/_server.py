@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def admin_connect(url: str) -> Any:
+def connect(url: str, *, dbname: str | None = None, autocommit: bool = True) -> Any:
+    """A psycopg connection to the server of `url`, to its database or to `dbname`."""
     import psycopg
 
     parts = urlsplit(url)
@@ -34,9 +35,13 @@ def admin_connect(url: str) -> Any:
         port=parts.port or 5432,
         user=parts.username or "postgres",
         password=parts.password or None,
-        dbname="postgres",
-        autocommit=True,
+        dbname=dbname or database_name(url),
+        autocommit=autocommit,
     )
+
+
+def admin_connect(url: str) -> Any:
+    return connect(url, dbname="postgres")
 
 
 def database_name(url: str) -> str:
@@ -64,17 +69,7 @@ def analyze(url: str) -> None:
     running installation has its tables analyzed by autovacuum, within a minute of such growth
     (autovacuum_naptime), which also makes PostgreSQL plan the prepared statements again; a
     benchmark run is shorter than that, so it analyzes once itself."""
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        dbname=database_name(url),
-        autocommit=True,
-    ) as conn:
+    with connect(url) as conn:
         conn.execute("ANALYZE")
 
 

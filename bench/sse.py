@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _server import ensure_port_free
+from _server import connect, ensure_port_free
 from ledger import _admin_connect
 
 CHARGE = 100  # minor units per charge: a wallet's balance after round r is -CHARGE * r
@@ -173,16 +173,7 @@ def setup(url: str) -> dict[str, str]:
 
 def entry_times(url: str, ids: set[int]) -> dict[int, float]:
     """{ledger entry id: its created_at as a Unix time}."""
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password or None,
-        dbname=parts.path.lstrip("/"),
-    ) as conn:
+    with connect(url, autocommit=False) as conn:
         rows = conn.execute(
             "SELECT id, extract(epoch FROM created_at) FROM ledger_entry WHERE id = ANY(%s)",
             [sorted(ids)],

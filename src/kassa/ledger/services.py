@@ -42,6 +42,7 @@ from kassa.ledger.sql import (
     PostgresLedgerSQL,
     SqliteLedgerSQL,
     TxnRow,
+    WrittenEntry,
 )
 
 
@@ -286,12 +287,7 @@ def _run_postgres(
             sql.rollback_savepoint()
         raise
     results: dict[str, Posted] = {}
-    for entry in written:
-        posted = results.get(entry.key)
-        if posted is None:
-            posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
-        if entry.balance_after is not None:
-            posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+    _collect(written, results)
     replayed = {key: spec for key, spec in unique.items() if key not in results}
     if replayed:
         try:
@@ -333,13 +329,19 @@ def _post_sqlite(organization_id: str, unique: dict[str, TransferSpec]) -> dict[
                 balances,
                 timezone.now(),
             )
-            for entry in written:
-                posted = results.get(entry.key)
-                if posted is None:
-                    posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
-                if entry.balance_after is not None:
-                    posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
+            _collect(written, results)
     return results
+
+
+def _collect(written: Sequence[WrittenEntry], results: dict[str, Posted]) -> None:
+    """Add the new transactions of `written` to `results`, each with the balances its entries
+    left on accounts that cache one."""
+    for entry in written:
+        posted = results.get(entry.key)
+        if posted is None:
+            posted = results[entry.key] = Posted(entry.transaction_id, entry.key, False)
+        if entry.balance_after is not None:
+            posted.balances[entry.account_id] = (entry.balance_after, entry.entry_id)
 
 
 def reverse(

@@ -124,6 +124,25 @@ _SAVEPOINT = "kassa_ledger"
 _GENERIC_PLAN = "SET plan_cache_mode = force_generic_plan"
 _DEFAULT_PLAN = "RESET plan_cache_mode"
 
+# The part both posting statements share: from `x` (the inserted transactions' entries), the
+# balance moves of the locked accounts (`d`, `u`) and the entries with the balance each one left
+# (`w`).
+_MOVE_AND_WRITE = (
+    ", d AS ("
+    "SELECT x.account, sum(x.amount) AS delta FROM x GROUP BY x.account"
+    "), u AS ("
+    "UPDATE ledger_account AS a SET balance = a.balance + d.delta"
+    " FROM d JOIN locked AS l ON l.id = d.account"
+    " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
+    "), w AS ("
+    f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, a.currency,"
+    " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
+    " FROM x JOIN acc AS a ON a.id = x.account LEFT JOIN locked AS l ON l.id = x.account"
+    " ORDER BY x.ord"
+    " RETURNING id, transaction_id, account_id, balance_after"
+    ")"
+)
+
 # One statement posts a whole batch on PostgreSQL. Lists of strings travel in the binary
 # format (%b), which psycopg dumps several times faster than text arrays (no quoting of each
 # element). `acc` reads the accounts (no lock: what is checked of them never changes);
@@ -166,19 +185,7 @@ _POST = (
     "), x AS ("
     "SELECT t.id AS txn_id, e.account, e.amount, e.ord FROM e"
     " JOIN t ON t.idempotency_key = e.key"
-    "), d AS ("
-    "SELECT x.account, sum(x.amount) AS delta FROM x GROUP BY x.account"
-    "), u AS ("
-    "UPDATE ledger_account AS a SET balance = a.balance + d.delta"
-    " FROM d JOIN locked AS l ON l.id = d.account"
-    " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
-    "), w AS ("
-    f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, a.currency,"
-    " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
-    " FROM x JOIN acc AS a ON a.id = x.account LEFT JOIN locked AS l ON l.id = x.account"
-    " ORDER BY x.ord"
-    " RETURNING id, transaction_id, account_id, balance_after"
-    ")"
+    f"){_MOVE_AND_WRITE}"
     " SELECT t.idempotency_key, t.id, w.id, w.account_id, w.balance_after"
     " FROM w JOIN t ON t.id = w.transaction_id ORDER BY w.id"
 )
@@ -218,19 +225,7 @@ def _post_one(legs: int) -> str:
         f" WHERE (SELECT good FROM ok){_TXN_CONFLICT}"
         "), x AS ("
         "SELECT t.id AS txn_id, e.account, e.amount, e.ord FROM e CROSS JOIN t"
-        "), d AS ("
-        "SELECT x.account, sum(x.amount) AS delta FROM x GROUP BY x.account"
-        "), u AS ("
-        "UPDATE ledger_account AS a SET balance = a.balance + d.delta"
-        " FROM d JOIN locked AS l ON l.id = d.account"
-        " WHERE a.id = d.account AND d.delta <> 0 RETURNING a.id"
-        "), w AS ("
-        f"{_ENTRY_COLUMNS} SELECT x.txn_id, x.account, x.amount, a.currency,"
-        " l.balance + sum(x.amount) OVER (PARTITION BY x.account ORDER BY x.ord), %(now)s"
-        " FROM x JOIN acc AS a ON a.id = x.account LEFT JOIN locked AS l ON l.id = x.account"
-        " ORDER BY x.ord"
-        " RETURNING id, transaction_id, account_id, balance_after"
-        ")"
+        f"){_MOVE_AND_WRITE}"
         " SELECT %(key)s, w.transaction_id, w.id, w.account_id, w.balance_after"
         " FROM w ORDER BY w.id"
     )

@@ -173,12 +173,8 @@ def process_record(record: GatewayEvent) -> tuple[str, Payment | None]:
             return _retry(record, f"no gateway account {record.gateway_account_id}"), None
         try:
             event = gateway_for(account).confirm_event(event)
-        except EventRefused as exc:
-            logger.error("gateway event %s refused: %s", record.id, exc)
-            _finish(record, GatewayEvent.Status.FAILED, note=f"refused: {exc}")
-            return GatewayEvent.Status.FAILED, None
-        except (KassaError, LookupError, ValueError) as exc:
-            return _retry(record, f"{type(exc).__name__}: {exc}"), None
+        except (EventRefused, KassaError, LookupError, ValueError) as exc:
+            return _failed(record, exc), None
     return _apply(record, event)
 
 
@@ -197,13 +193,19 @@ def _apply(record: GatewayEvent, event: NormalizedEvent) -> tuple[str, Payment |
     except InvalidTransition as exc:
         _finish(record, GatewayEvent.Status.IGNORED, note=str(exc))
         return GatewayEvent.Status.IGNORED, None
-    except EventRefused as exc:
+    except (EventRefused, KassaError, LookupError, ValueError) as exc:
+        return _failed(record, exc), None
+    return GatewayEvent.Status.PROCESSED, payment
+
+
+def _failed(record: GatewayEvent, exc: Exception) -> str:
+    """An event that could not be applied: refused by its gateway for good (failed), or
+    retried later."""
+    if isinstance(exc, EventRefused):
         logger.error("gateway event %s refused: %s", record.id, exc)
         _finish(record, GatewayEvent.Status.FAILED, note=f"refused: {exc}")
-        return GatewayEvent.Status.FAILED, None
-    except (KassaError, LookupError, ValueError) as exc:
-        return _retry(record, f"{type(exc).__name__}: {exc}"), None
-    return GatewayEvent.Status.PROCESSED, payment
+        return GatewayEvent.Status.FAILED
+    return _retry(record, f"{type(exc).__name__}: {exc}")
 
 
 def _find_payment(record: GatewayEvent, event: NormalizedEvent) -> Payment:
