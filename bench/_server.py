@@ -91,8 +91,8 @@ def setup(url: str) -> dict[str, str]:
 
 def ensure_port_free(port: int) -> None:
     """Stop when something already listens on `port` (another benchmark's server): this
-    benchmark would measure that server, and its own set-up has just dropped that server's
-    database."""
+    benchmark would measure that server, and its set-up would drop that server's database.
+    Called before the set-up."""
     import socket
 
     with socket.socket() as probe:
@@ -122,7 +122,6 @@ class KassaServer:
         }
         if threads:
             environment["KASSA_WEB_THREADS"] = str(threads)
-        ensure_port_free(port)
         command = [sys.executable, "-m", "kassa", "serve", "--port", str(port)]
         self.process = subprocess.Popen(
             [*command, "--workers", str(workers)],

@@ -182,9 +182,14 @@ def select[M: Model](
     adds FOR UPDATE where the database has it (SQLite's transactions take the write lock up
     front instead). `annotations` are (attribute, SQL expression) pairs selected too and set
     on each instance; their placeholders come before those of `where` in `params`."""
-    query = Query(model, where, params, lock, annotations, limit)
-    conn = connections[DEFAULT_DB_ALIAS]
-    rows = _execute(conn, _select_statement(conn, query), list(params), fetch=True, many=True)
+    return _select(
+        connections[DEFAULT_DB_ALIAS], Query(model, where, params, lock, annotations, limit)
+    )
+
+
+def _select[M: Model](conn: BaseDatabaseWrapper, query: Query[M]) -> list[M]:
+    statement = _select_statement(conn, query)
+    rows = _execute(conn, statement, list(query.params), fetch=True, many=True)
     return _instances(conn, query, rows)
 
 
@@ -193,14 +198,7 @@ def select_together(*queries: Query[Any]) -> list[list[Any]]:
     the order given), one after the other elsewhere; the rows of each."""
     conn = connections[DEFAULT_DB_ALIAS]
     if not isinstance(conn, PostgresWrapper):
-        return [
-            _instances(
-                conn,
-                q,
-                _execute(conn, _select_statement(conn, q), list(q.params), fetch=True, many=True),
-            )
-            for q in queries
-        ]
+        return [_select(conn, q) for q in queries]
     results = conn.run_batch([(_select_statement(conn, q), list(q.params), True) for q in queries])
     return [_instances(conn, q, rows) for q, rows in zip(queries, results, strict=True)]
 
