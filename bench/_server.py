@@ -296,7 +296,7 @@ def close_django() -> None:
     database can be dropped."""
     from django.db import connections
 
-    from kassa.core import hotcache
+    from kassa.platform import hotcache
 
     hotcache.stop_listener()
     for conn in connections.all(initialized_only=True):

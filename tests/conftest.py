@@ -47,7 +47,7 @@ def _cache_listener(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     """Set up after the test databases, so torn down before they are dropped: the hot-cache
     listener's connection must be closed by then."""
     yield
-    from kassa.core import hotcache
+    from kassa.platform import hotcache
 
     hotcache.stop_listener()
 

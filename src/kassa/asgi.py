@@ -11,7 +11,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kassa.settings")
 django.setup(set_prefix=False)
 
-from kassa.core.wsgi_bridge import WSGIBridge  # noqa: E402  (needs Django set up)
+from kassa.platform.wsgi_bridge import WSGIBridge  # noqa: E402  (needs Django set up)
 
 django_application = WSGIBridge()
 

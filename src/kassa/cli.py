@@ -74,7 +74,7 @@ def _migrate(verbosity: int = 0) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
-    from kassa.core import webserver
+    from kassa.platform import webserver
 
     config = settings.CONFIG
     children: list[subprocess.Popen[bytes]] = []
@@ -121,7 +121,7 @@ def _run_until_signalled(target: Callable[[threading.Event], None]) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from kassa.core.worker import KassaWorker
+    from kassa.platform.worker import KassaWorker
 
     worker = KassaWorker(
         threads=args.threads,
@@ -132,7 +132,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from kassa.core import scheduler
+    from kassa.platform import scheduler
 
     return _run_until_signalled(lambda stop: scheduler.run(stop, interval=args.interval))
 

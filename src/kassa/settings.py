@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "django_tasks_db",
+    "kassa.platform",
     "kassa.core",
     "kassa.ledger",
     "kassa.events",
@@ -77,7 +78,7 @@ MIDDLEWARE = [
 ]
 
 # The REST API, the gateways' hooks and the health probes run through this shorter chain
-# (kassa.core.wsgi_bridge): the same guards and security headers, none of the page machinery.
+# (kassa.platform.wsgi_bridge): the same guards and security headers, none of the page machinery.
 KASSA_API_MIDDLEWARE = [
     "kassa.core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -128,8 +129,8 @@ def _database_settings() -> dict[str, Any]:
         }
     options: dict[str, Any] = {
         "connect_timeout": 5,
-        # psycopg prepares nothing: the hot paths' statements (kassa.core.fastdb, the ledger)
-        # are prepared by kassa.core.pgwire once per connection, and psycopg would deallocate
+        # psycopg prepares nothing: the hot paths' statements (kassa.platform.fastdb, the ledger)
+        # are prepared by kassa.platform.pgwire once per connection, and psycopg would deallocate
         # them all on any ROLLBACK. (Behind PgBouncer in transaction mode prepared statements
         # need PgBouncer 1.21 or newer, with max_prepared_statements.)
         "prepare_threshold": None,
@@ -139,15 +140,15 @@ def _database_settings() -> dict[str, Any]:
         options["pool"] = {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 30}
     options.update(db.options)
     return {
-        # Django's backend without the "_like" indexes (kassa.core.db.postgresql).
-        "ENGINE": "kassa.core.db.postgresql",
+        # Django's backend without the "_like" indexes (kassa.platform.db.postgresql).
+        "ENGINE": "kassa.platform.db.postgresql",
         "NAME": db.name,
         "USER": db.user,
         "PASSWORD": db.password,
         "HOST": db.host,
         "PORT": db.port,
         # Without a pool each thread keeps its connection: the web server's request threads
-        # and the worker's are a fixed set (kassa.core.wsgi_bridge), and handing a connection
+        # and the worker's are a fixed set (kassa.platform.wsgi_bridge), and handing a connection
         # back to a pool and taking it again cost every request about 8 % of its CPU.
         "CONN_MAX_AGE": 0 if CONFIG.database_pool_size else None,
         "OPTIONS": options,
@@ -159,7 +160,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {
     "default": {
-        "BACKEND": "kassa.core.task_backend.DatabaseBackend",
+        "BACKEND": "kassa.platform.task_backend.DatabaseBackend",
         "QUEUES": ["default", "webhooks", "notifications", "gateways"],
     }
 }

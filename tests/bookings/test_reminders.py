@@ -323,7 +323,7 @@ def test_repeated_scans_and_sends_are_exactly_once(
 def test_the_scheduler_runs_the_scan_and_catches_up(
     tashkent: Organization, clock: Clock, tasks: Tasks, smtp: SmtpServer
 ) -> None:
-    from kassa.core.scheduler import tick
+    from kassa.platform.scheduler import tick
 
     book(tashkent, clock, "2027-06-20", created="2027-06-01T10:00:00")
     clock.set(at("2027-06-15T12:00:00"))  # back after downtime over the 7-day moment

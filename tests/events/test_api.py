@@ -11,12 +11,12 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from kassa.core import periodic
 from kassa.core.models import AuditLogEntry, Organization
 from kassa.events.catalogue import EVENT_TYPES
 from kassa.events.dispatcher import deliver_due
 from kassa.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from kassa.events.services import emit, prune_events
+from kassa.platform import periodic
 from tests.conftest import ApiClient, make_org
 from tests.events.conftest import create_endpoint
 from tests.events.receiver import Receiver

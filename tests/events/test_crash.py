@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from kassa.events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tests.conftest import ApiClient
-from tests.core.test_jobs import _database_env, _wait_for
+from tests.platform.test_jobs import _database_env, _wait_for
 from tests.events.conftest import create_endpoint
 from tests.events.receiver import Receiver, Reply
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 from django.tasks import task
 
 from kassa.bookings import ratelimit, reminders
-from kassa.core import periodic
 from kassa.core.errors import KassaError
 from kassa.payments import services as payments
 from kassa.payments.gateways.base import GatewayError
 from kassa.payments.models import Payment, PaymentStatus
+from kassa.platform import periodic
 
 
 @task()

@@ -22,9 +22,8 @@ from kassa.core.models import (
     Customer,
     Membership,
     Organization,
-    PeriodicJobState,
-    WorkerHeartbeat,
 )
+from kassa.platform.models import PeriodicJobState, WorkerHeartbeat
 
 admin.site.unregister(User)
 admin.site.unregister(Group)

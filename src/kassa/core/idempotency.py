@@ -21,11 +21,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
-from kassa.core import fastdb
 from kassa.core.auth import bearer_token
 from kassa.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest, KassaError
 from kassa.core.models import IdempotencyRecord
 from kassa.core.services import authenticate_api_key
+from kassa.platform import fastdb
 
 KEY_TTL = timedelta(hours=24)
 LEASE = timedelta(seconds=60)

@@ -209,28 +209,3 @@ class AuditLogEntry(models.Model):
         if not self._state.adding:
             raise ValueError("audit log entries are append-only")
         super().save(*args, **kwargs)
-
-
-class PeriodicJobState(models.Model):
-    """When each periodic job last ran and is next due; the scheduler's only state."""
-
-    name = models.CharField(max_length=100, primary_key=True)
-    next_run_at = models.DateTimeField()
-    last_run_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class WorkerHeartbeat(models.Model):
-    """A running `kassa worker` process; a task claimed by a worker whose heartbeat has
-    stopped is handed back to the queue."""
-
-    worker_id = models.CharField(max_length=64, primary_key=True)
-    hostname = models.CharField(max_length=200)
-    pid = models.IntegerField()
-    started_at = models.DateTimeField(default=now)
-    last_seen = models.DateTimeField(default=now, db_index=True)
-
-    def __str__(self) -> str:
-        return self.worker_id

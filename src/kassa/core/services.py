@@ -20,7 +20,6 @@ from django.utils import timezone
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, StateConflict
-from kassa.core.hotcache import HotCache
 from kassa.core.models import ApiKey, ApiKeyMode, Customer, Membership, Organization, Role
 from kassa.core.money import normalize_currency
 from kassa.core.representations import customer_dict
@@ -32,6 +31,7 @@ from kassa.core.validation import (
     validate_timezone,
 )
 from kassa.events.services import emit
+from kassa.platform.hotcache import HotCache
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 _KEY_BODY_LENGTH = 32
@@ -136,7 +136,7 @@ def revoke_api_key(key: ApiKey, *, actor: Actor, reason: str = "") -> ApiKey:
     return locked
 
 
-# Active keys by hash, with their organization (kassa.core.hotcache; cleared by every save of
+# Active keys by hash, with their organization (kassa.platform.hotcache; cleared by every save of
 # a key or an organization). The instances are shared: callers read them, never change them.
 _API_KEYS: HotCache[str, ApiKey] = HotCache("api_keys")
 

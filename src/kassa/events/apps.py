@@ -8,17 +8,17 @@ class EventsConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _
 
-        from kassa.core.worker import register_service
         from kassa.events import tasks  # noqa: F401  (registers the periodic prune)
         from kassa.events.dispatcher import run_dispatchers
         from kassa.events.services import on_event
         from kassa.events.webhooks import fan_out
         from kassa.notifications.services import register_type
+        from kassa.platform.worker import register_service
 
         on_event(fan_out)
 
-        from kassa.core.hotcache import clear_on_change
         from kassa.events.models import WebhookEndpoint
+        from kassa.platform.hotcache import clear_on_change
 
         clear_on_change(WebhookEndpoint, "webhook_endpoints")
         register_service("webhooks.dispatcher", run_dispatchers)

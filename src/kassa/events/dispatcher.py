@@ -5,7 +5,7 @@ three steps, none of them holding a transaction across the network:
 
 1. claim: take up to N due rows with a lease (`lease_owner`, `lease_expires_at`; SKIP LOCKED
    on PostgreSQL) and commit;
-2. send: POST them concurrently (kassa.events.http: 15 s timeout each, no redirects,
+2. send: POST them concurrently (kassa.platform.http_client: 15 s timeout each, no redirects,
    addresses re-checked against SSRF at connect time);
 3. record: one transaction writes every attempt and moves each delivery on: 2xx succeeded,
    410 failed and the endpoint disabled, anything else retried on the schedule below or, after
@@ -36,7 +36,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from kassa.core.representations import iso
-from kassa.events.http import HttpClient, RefusedAddress
 from kassa.events.models import (
     DeliveryStatus,
     EndpointStatus,
@@ -47,6 +46,7 @@ from kassa.events.models import (
 )
 from kassa.events.services import event_dict
 from kassa.events.signing import signature_header
+from kassa.platform.http_client import HttpClient, RefusedAddress
 
 logger = logging.getLogger("kassa.webhooks")
 
@@ -506,7 +506,7 @@ class Dispatcher:
 
 
 def run_dispatchers(stop: threading.Event, worker_id: str, count: int = 2) -> None:
-    """A worker service (see kassa.core.worker.register_service): `count` dispatcher threads,
+    """A worker service (see kassa.platform.worker.register_service): `count` dispatcher threads,
     so one claims and records while another waits on the network."""
     threads = [
         threading.Thread(target=Dispatcher(f"{worker_id}.d{n}").run, args=(stop,), daemon=True)

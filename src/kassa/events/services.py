@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core import fastdb
 from kassa.core.representations import iso
 from kassa.events.catalogue import EVENT_TYPES
 from kassa.events.models import Event
+from kassa.platform import fastdb
 
 # Called with each new event inside the same transaction (outbound webhooks subscribe here).
 _listeners: list[Callable[[Event], None]] = []

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.tasks import task
 
-from kassa.core import periodic
 from kassa.events.services import prune_events
+from kassa.platform import periodic
 
 
 @task()

@@ -14,7 +14,6 @@ from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.crypto import encrypt
 from kassa.core.errors import InvalidRequest, StateConflict
-from kassa.core.hotcache import HotCache
 from kassa.core.models import Organization
 from kassa.core.representations import iso
 from kassa.core.urlcheck import check_webhook_url
@@ -28,6 +27,7 @@ from kassa.events.models import (
     WebhookEndpoint,
 )
 from kassa.events.signing import ROTATION_OVERLAP_HOURS, new_secret
+from kassa.platform.hotcache import HotCache
 
 MAX_ENDPOINTS_PER_ORGANIZATION = 50
 MAX_DESCRIPTION = 500
@@ -337,7 +337,7 @@ def redeliver_failed_since(
 # ---------------------------------------------------------------- fan-out
 
 
-# An organization's enabled endpoints (kassa.core.hotcache; cleared by every save or delete
+# An organization's enabled endpoints (kassa.platform.hotcache; cleared by every save or delete
 # of an endpoint), so that emitting an event costs no query when nobody listens.
 _ENABLED: HotCache[str, tuple[WebhookEndpoint, ...]] = HotCache("webhook_endpoints")
 

@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg.types.numeric import Int8
 
-from kassa.core.db.postgresql.base import DatabaseWrapper as PostgresWrapper
-from kassa.core.pgwire import Item, Rows
+from kassa.platform.db.postgresql.base import DatabaseWrapper as PostgresWrapper
+from kassa.platform.pgwire import Item, Rows
 
 
 class TxnRow(NamedTuple):
@@ -236,7 +236,7 @@ _POST_ONE = {legs: _post_one(legs) for legs in range(2, 7)}
 
 
 def _run(items: list[Item]) -> list[Rows | None]:
-    """`items` in one round trip, after the caller's deferred writes (kassa.core.fastdb)."""
+    """`items` in one round trip, after the caller's deferred writes (kassa.platform.fastdb)."""
     wrapper = connections[DEFAULT_DB_ALIAS]
     assert isinstance(wrapper, PostgresWrapper)
     return wrapper.run_batch(items)

@@ -11,13 +11,13 @@ from django.utils import timezone
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest
-from kassa.core.hotcache import HotCache
 from kassa.core.models import Organization
 from kassa.core.money import normalize_currency
 from kassa.payments.gateways.registry import gateway_class
 from kassa.payments.models import GatewayAccount
+from kassa.platform.hotcache import HotCache
 
-# kassa.core.hotcache; cleared by every save or delete of a gateway account. The instances are
+# kassa.platform.hotcache; cleared by every save or delete of a gateway account. The instances are
 # shared between requests: read them, never change them (updates lock and reload the row).
 _ENABLED: HotCache[str, tuple[GatewayAccount, ...]] = HotCache("gateway_accounts")
 _BY_ID: HotCache[str, GatewayAccount] = HotCache("gateway_accounts_by_id")

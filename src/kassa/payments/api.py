@@ -8,7 +8,6 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from kassa.core import fastdb
 from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of, require_test_mode
 from kassa.core.errors import ResourceMissing
@@ -39,6 +38,7 @@ from kassa.payments.schemas import (
     RefundOut,
 )
 from kassa.payments.states import Source
+from kassa.platform import fastdb
 
 router = Router(tags=["payments"])
 ERRORS: dict[int, type[ErrorOut]] = {

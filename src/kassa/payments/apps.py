@@ -12,7 +12,7 @@ class PaymentsConfig(AppConfig):
 
         load_connectors()
 
-        from kassa.core.hotcache import clear_on_change
         from kassa.payments.models import GatewayAccount
+        from kassa.platform.hotcache import clear_on_change
 
         clear_on_change(GatewayAccount, "gateway_accounts", "gateway_accounts_by_id")

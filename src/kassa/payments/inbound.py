@@ -27,7 +27,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core import fastdb
 from kassa.core.errors import KassaError
 from kassa.payments import refunds as refund_services
 from kassa.payments import services
@@ -43,6 +42,7 @@ from kassa.payments.gateways.base import (
 from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.models import GatewayAccount, GatewayEvent, Payment, Refund
 from kassa.payments.states import InvalidTransition, Source
+from kassa.platform import fastdb
 
 logger = logging.getLogger("kassa.payments.inbound")
 

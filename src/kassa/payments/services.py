@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core import audit, fastdb
+from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing, StateConflict
 from kassa.core.models import Customer, Organization
@@ -42,6 +42,7 @@ from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Paymen
 from kassa.payments.purposes import purpose_of
 from kassa.payments.representations import payment_dict, payment_method_dict
 from kassa.payments.states import TERMINAL, Source, check_transition
+from kassa.platform import fastdb
 
 S = PaymentStatus
 

@@ -9,7 +9,6 @@ from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
-from kassa.core import periodic
 from kassa.payments import inbound
 from kassa.payments import refunds as refund_services
 from kassa.payments.gateways.base import GatewayError, Outcome
@@ -17,6 +16,7 @@ from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.models import Payment, PaymentStatus
 from kassa.payments.services import Change, apply_outcome, payment_ref
 from kassa.payments.states import InvalidTransition, Source
+from kassa.platform import periodic
 
 _OPEN = [PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION]
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from kassa.core import audit, fastdb
+from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing
 from kassa.core.ids import new_id
@@ -30,6 +30,7 @@ from kassa.core.validation import validate_metadata
 from kassa.events.services import emit
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount, LedgerTransaction
+from kassa.platform import fastdb
 from kassa.wallets import alerts
 from kassa.wallets.combining import PendingCharge, post_charge
 from kassa.wallets.models import Adjustment, Wallet

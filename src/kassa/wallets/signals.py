@@ -17,8 +17,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import Signal
 
-from kassa.core import fastdb
 from kassa.ledger.models import LedgerAccount, LedgerEntry
+from kassa.platform import fastdb
 
 balance_changed = Signal()
 

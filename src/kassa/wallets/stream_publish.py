@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from kassa.core.dbinfo import listener_conninfo
+from kassa.platform.dbinfo import listener_conninfo
 from kassa.wallets.signals import balance_changed
 from kassa.wallets.stream_hub import (
     CHANNEL,

@@ -3,7 +3,7 @@
 Everything here is synchronous ORM code; the ASGI stream app calls it through
 `sync_to_async`, so a stream holds a thread only for these short look-ups, never while it waits.
 Opening a stream costs one query for the wallet and its newest ledger entry, plus the key or
-session look-up; API keys come from the process's key cache (kassa.core.hotcache), so a crowd
+session look-up; API keys come from the process's key cache (kassa.platform.hotcache), so a crowd
 of streams reconnecting at once (after a deploy) does not look the same key up thousands of
 times, and a revoked key stops opening streams as soon as the revocation is committed.
 """

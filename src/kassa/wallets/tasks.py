@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.tasks import task
 
-from kassa.core import periodic
+from kassa.platform import periodic
 from kassa.wallets import auto_topup
 
 

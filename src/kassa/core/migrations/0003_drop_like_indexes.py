@@ -1,5 +1,5 @@
 """PostgreSQL: drop the `varchar_pattern_ops` ("_like") indexes that Django created on Kassa's
-tables before `kassa.core.db.postgresql` stopped creating them (no query uses them, and every
+tables before `kassa.platform.db.postgresql` stopped creating them (no query uses them, and every
 write paid for them)."""
 
 from django.db import migrations

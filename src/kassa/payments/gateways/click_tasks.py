@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.tasks import task
 
-from kassa.core import periodic
 from kassa.payments.gateways import click_services
+from kassa.platform import periodic
 
 
 @task(queue_name="gateways")

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.tasks import task
 
-from kassa.core import periodic
 from kassa.payments.gateways import octo_services
+from kassa.platform import periodic
 
 # A refund OCTO answered "new"/"pending" is asked about again after this long; the same
 # shop_refund_id makes OCTO return that refund instead of making another.

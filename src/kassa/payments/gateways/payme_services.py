@@ -34,7 +34,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core import fastdb
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
 from kassa.core.ids import ID_MAX_LENGTH
@@ -53,6 +52,7 @@ from kassa.payments.models import GatewayAccount, Payment, PaymentStatus
 from kassa.payments.purposes import purpose_of
 from kassa.payments.services import Change, transition
 from kassa.payments.states import Source
+from kassa.platform import fastdb
 
 logger = logging.getLogger("kassa.payments.payme")
 
@@ -524,7 +524,7 @@ def _lock(ctx: Context, payme_id: str) -> tuple[Payment, PaymeTransaction]:
     return payments[0], txns[0]
 
 
-# The hot path's statements go through kassa.core.fastdb: profiles of the bench showed
+# The hot path's statements go through kassa.platform.fastdb: profiles of the bench showed
 # Django building querysets (and RawQuerySet resolving columns) as the largest CPU cost per
 # call. Whether Payme transactions hold a payment, read with the payment in one query:
 _TXN_TABLE = PaymeTransaction._meta.db_table

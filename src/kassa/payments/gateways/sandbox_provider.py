@@ -25,7 +25,6 @@ from django.db import IntegrityError, transaction
 from django.tasks import task
 from django.utils import timezone
 
-from kassa.core import fastdb
 from kassa.payments.gateways.base import CheckoutRequest, InboundRequest
 from kassa.payments.gateways.sandbox_models import (
     SandboxCard,
@@ -33,6 +32,7 @@ from kassa.payments.gateways.sandbox_models import (
     SandboxCheckout,
     SandboxRefund,
 )
+from kassa.platform import fastdb
 
 SIGNATURE_HEADER = "Kassa-Sandbox-Signature"
 TOLERANCE_SECONDS = 300

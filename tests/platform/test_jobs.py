@@ -16,10 +16,10 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from kassa.core import scheduler
-from kassa.core.models import PeriodicJobState, WorkerHeartbeat
-from kassa.core.worker import recover_orphaned_tasks
-from tests.core.crash_tasks import slow_touch
+from kassa.platform import scheduler
+from kassa.platform.models import PeriodicJobState, WorkerHeartbeat
+from kassa.platform.worker import recover_orphaned_tasks
+from tests.platform.crash_tasks import slow_touch
 
 JOB = "core.prune_idempotency_keys"
 

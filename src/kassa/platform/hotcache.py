@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-logger = logging.getLogger("kassa.core.hotcache")
+logger = logging.getLogger("kassa.platform.hotcache")
 
 CHANNEL = "kassa_cache"
 _MAX_ENTRIES = 10_000
@@ -133,7 +133,7 @@ class _Listener(threading.Thread):
     def run(self) -> None:
         import psycopg
 
-        from kassa.core.dbinfo import listener_conninfo
+        from kassa.platform.dbinfo import listener_conninfo
 
         delay = 0.5
         while not self.stopping.is_set():

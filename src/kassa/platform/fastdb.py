@@ -20,7 +20,7 @@ Deferred writes (`defer=True`, PostgreSQL, inside a transaction): a write whose 
 waits for (an event, a task row, a NOTIFY, the new payment row itself) is queued on the
 connection instead of sent, and goes out in one pipeline ahead of the next statement on that
 connection, whoever sends it (`_execute` here, the ledger, any Django cursor: the backend in
-`kassa.core.db.postgresql` flushes the queue first), or together with the COMMIT. Every
+`kassa.platform.db.postgresql` flushes the queue first), or together with the COMMIT. Every
 statement therefore sees the writes queued before it, as if they had been sent at once, while
 a transaction that ends in such writes costs one round trip for all of them and its COMMIT
 (and holds its row locks that much shorter). A rollback drops the queue, a rollback to a
@@ -50,7 +50,7 @@ from django.db.models import (
 from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
 
-from kassa.core.db.postgresql.base import DatabaseWrapper as PostgresWrapper
+from kassa.platform.db.postgresql.base import DatabaseWrapper as PostgresWrapper
 
 # Fields whose get_db_prep_save hands a value of this exact type (or None) over unchanged;
 # such values skip the call (a tenth of a hot insert's CPU), anything else goes through it.
@@ -128,7 +128,7 @@ def _execute(
 ) -> Any:
     """Run one statement; with `fetch` the first row (or with `many` all of them)."""
     if isinstance(conn, PostgresWrapper):
-        # Any deferred writes go first, in the same round trip (kassa.core.pgwire).
+        # Any deferred writes go first, in the same round trip (kassa.platform.pgwire).
         rows = conn.run_batch([(statement, params, fetch)])[0]
         if not fetch:
             return None

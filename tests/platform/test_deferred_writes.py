@@ -1,4 +1,4 @@
-"""Deferred writes (kassa.core.fastdb, `defer=True`) on PostgreSQL: queued on the connection,
+"""Deferred writes (kassa.platform.fastdb, `defer=True`) on PostgreSQL: queued on the connection,
 sent ahead of the next statement or with the COMMIT, dropped by a rollback. Round trips are
 counted in libpq's protocol trace: each turn from the client's messages to the server's."""
 
@@ -15,9 +15,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from psycopg import pq
 
-from kassa.core import fastdb
 from kassa.events.models import Event
 from kassa.ledger import services as ledger
+from kassa.platform import fastdb
 from tests.conftest import make_org
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

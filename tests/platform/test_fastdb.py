@@ -1,4 +1,4 @@
-"""kassa.core.fastdb reads and writes rows exactly as the ORM would."""
+"""kassa.platform.fastdb reads and writes rows exactly as the ORM would."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from kassa.core import fastdb
 from kassa.core.models import ApiKey, IdempotencyRecord, Organization
 from kassa.events.models import Event
+from kassa.platform import fastdb
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ a prefixed id, every `db_index` string) Django adds a second index that only ser
 every non-HOT update: a payment had 16 indexes, 7 of them such. Migration core 0003 drops the
 ones older installations have.
 
-Deferred writes (`kassa.core.fastdb`, `defer=True`): writes that nothing in the transaction
+Deferred writes (`kassa.platform.fastdb`, `defer=True`): writes that nothing in the transaction
 reads back wait on the connection and are sent in one pipeline ahead of the next statement,
 whoever sends it (Django's cursors here, `fastdb`, the ledger), or together with the COMMIT.
-See "Deferred writes" in `kassa.core.fastdb`.
+See "Deferred writes" in `kassa.platform.fastdb`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.db.backends.postgresql import base
 from django.db.backends.postgresql.schema import DatabaseSchemaEditor as PostgresSchemaEditor
 from django.db.backends.utils import debug_transaction
 
-from kassa.core import pgwire
+from kassa.platform import pgwire
 
 
 class DatabaseSchemaEditor(PostgresSchemaEditor):
@@ -49,7 +49,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.kassa_deferred.append((statement, params))
 
     def take_deferred(self) -> list[pgwire.Item]:
-        """The queued writes, as the head of the caller's next batch (`kassa.core.pgwire`)."""
+        """The queued writes, as the head of the caller's next batch (`kassa.platform.pgwire`)."""
         pending, self.kassa_deferred = self.kassa_deferred, []
         return [(statement, params, False) for statement, params in pending]
 

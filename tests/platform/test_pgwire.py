@@ -1,4 +1,4 @@
-"""kassa.core.pgwire on PostgreSQL: a connection lost in the middle of a batch."""
+"""kassa.platform.pgwire on PostgreSQL: a connection lost in the middle of a batch."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from datetime import datetime
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from kassa.core.models import PeriodicJobState
-from kassa.core.periodic import registered_jobs
+from kassa.platform.models import PeriodicJobState
+from kassa.platform.periodic import registered_jobs
 
 logger = logging.getLogger("kassa.scheduler")
 

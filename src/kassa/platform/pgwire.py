@@ -4,7 +4,7 @@ psycopg's cursors cost about 70 µs of CPU per statement on the 2-core machine a
 about 150 µs for three statements; the same statements through its libpq wrapper (`pgconn`)
 cost about 40 µs, one or three alike: the price is the system calls of a round trip, which a
 batch pays once. `run` sends a batch of statements in one round trip and returns each one's
-rows: the deferred writes (`kassa.core.fastdb`), BEGIN, savepoints, the statement whose answer
+rows: the deferred writes (`kassa.platform.fastdb`), BEGIN, savepoints, the statement whose answer
 is wanted, COMMIT. Parameters are adapted and rows loaded by psycopg's own Transformer, so
 values come and go exactly as through a cursor.
 

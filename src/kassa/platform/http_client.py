@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from kassa.core.urlcheck import is_public_address, private_addresses_allowed
+from kassa.platform.netguard import is_public_address, private_addresses_allowed
 
 
 class RefusedAddress(OSError):

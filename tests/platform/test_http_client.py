@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.test import override_settings
 
-from kassa.events.http import HttpClient, RefusedAddress
+from kassa.platform.http_client import HttpClient, RefusedAddress
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

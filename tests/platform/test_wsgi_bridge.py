@@ -16,7 +16,7 @@ from django.test import override_settings
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from kassa.core.wsgi_bridge import WSGIBridge, build_environ
+from kassa.platform.wsgi_bridge import WSGIBridge, build_environ
 
 seen_threads: list[int] = []
 produced: list[int] = []
@@ -250,7 +250,7 @@ def test_the_api_lane_sends_the_security_headers_of_the_full_chain() -> None:
 
 
 def test_only_api_hook_and_probe_paths_take_the_api_lane() -> None:
-    from kassa.core.wsgi_bridge import API_PATHS
+    from kassa.platform.wsgi_bridge import API_PATHS
 
     assert "/v1/payments".startswith(API_PATHS)
     assert "/hooks/payme/gwa_x".startswith(API_PATHS)

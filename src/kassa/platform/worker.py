@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from kassa.core.models import WorkerHeartbeat
+from kassa.platform.models import WorkerHeartbeat
 
 logger = logging.getLogger("kassa.worker")
 

@@ -1,5 +1,5 @@
 """django-tasks-db's database backend, with the row of a new task written by
-`kassa.core.fastdb`.
+`kassa.platform.fastdb`.
 
 A task is enqueued inside nearly every change (the transactional outbox), and the backend's
 `objects.create` was a fifth of the CPU of taking in a gateway event (docs/benchmarks.md). The
@@ -15,7 +15,7 @@ from django.tasks import Task
 from django_tasks_db.backend import DatabaseBackend as BaseDatabaseBackend
 from django_tasks_db.compat import normalize_json
 
-from kassa.core import fastdb
+from kassa.platform import fastdb
 
 
 class DatabaseBackend(BaseDatabaseBackend):

@@ -16,10 +16,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kassa.core import hotcache
 from kassa.core.actors import Actor
 from kassa.core.models import ApiKey, Organization
 from kassa.core.services import IssuedKey, authenticate_api_key, revoke_api_key
+from kassa.platform import hotcache
 from tests.asgi_server import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_entries_expire_after_the_configured_seconds(api_key: IssuedKey, setting
     ApiKey.objects.filter(key_hash=api_key.key.key_hash).update(revoked_at="2026-01-01T00:00Z")
     assert authenticate_api_key(api_key.secret) is not None
     later = time.monotonic() + 6
-    with mock.patch("kassa.core.hotcache.time.monotonic", return_value=later):
+    with mock.patch("kassa.platform.hotcache.time.monotonic", return_value=later):
         assert authenticate_api_key(api_key.secret) is None
 
 
@@ -107,7 +107,7 @@ def test_without_a_listener_the_caches_are_bypassed(api_key: IssuedKey) -> None:
     _ready()
     authenticate_api_key(api_key.secret)
     hotcache.stop_listener()
-    with mock.patch("kassa.core.hotcache.start_listener"):
+    with mock.patch("kassa.platform.hotcache.start_listener"):
         assert _queries(lambda: authenticate_api_key(api_key.secret)) == 1
 
 
