@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from kassa.events.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tests.conftest import ApiClient
-from tests.platform.test_jobs import _database_env, _wait_for
 from tests.events.conftest import create_endpoint
 from tests.events.receiver import Receiver, Reply
+from tests.platform.test_jobs import _database_env, _wait_for
 
 
 def _start_worker() -> subprocess.Popen[bytes]:
