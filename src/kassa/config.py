@@ -121,6 +121,8 @@ class Config:
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 0
+    # Seconds a database round trip of the fast path may take before it is canceled.
+    database_timeout: int = 30
     web_threads: int = 4
     cache_seconds: int = 5
     checkout_ttl_minutes: int = 1440
@@ -316,6 +318,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         allowed_hosts=(host, "localhost", "127.0.0.1", "[::1]", "testserver", *extra_hosts),
         database_pool_size=parse_int(
             "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 0, minimum=0
+        ),
+        database_timeout=parse_int(
+            "KASSA_DATABASE_TIMEOUT", env.get("KASSA_DATABASE_TIMEOUT"), 30, minimum=1, maximum=3600
         ),
         web_threads=parse_int(
             "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 4, minimum=1, maximum=256

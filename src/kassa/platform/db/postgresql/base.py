@@ -30,9 +30,10 @@ class DatabaseSchemaEditor(PostgresSchemaEditor):
         return None
 
 
-# A queued write: (statement, params or None for a command sent unprepared).
-Deferred = tuple[str, list[Any] | None]
-_BEGIN: Deferred = ("BEGIN", None)
+# A queued write, its parameters already adapted (pgwire.convert): a value PostgreSQL cannot
+# take raises where the write is queued, not in whichever later statement sends it.
+Deferred = pgwire.Converted
+_BEGIN = pgwire.Converted(b"BEGIN", None, (), None, False)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -46,20 +47,38 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.kassa_unsent_savepoints: set[str] = set()
 
     def queue_deferred(self, statement: str, params: list[Any]) -> None:
-        self.kassa_deferred.append((statement, params))
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            self.kassa_deferred.append(pgwire.convert(self.connection, statement, params))
 
-    def take_deferred(self) -> list[pgwire.Item]:
-        """The queued writes, as the head of the caller's next batch (`kassa.platform.pgwire`)."""
-        pending, self.kassa_deferred = self.kassa_deferred, []
-        return [(statement, params, False) for statement, params in pending]
+    def _command(self, sql: str) -> Deferred:
+        return pgwire.Converted(sql.encode(), None, (), None, False)
 
     def run_batch(self, items: list[pgwire.Item]) -> list[pgwire.Rows | None]:
         """The queued writes, then `items`, in one round trip; the rows of each of `items`."""
         self.ensure_connection()
         assert self.connection is not None
-        head = self.take_deferred()
+        conn = self.connection
         with self.wrap_database_errors:
-            return pgwire.run(self.connection, [*head, *items])[len(head) :]
+            # Adapted before the queue is taken: an item that cannot be sent leaves the queued
+            # writes queued, and the transaction as it was.
+            batch = [pgwire.convert(conn, sql, params, want) for sql, params, want in items]
+            head, self.kassa_deferred = self.kassa_deferred, []
+            try:
+                results = pgwire.run(conn, [*head, *batch], timeout=self._batch_timeout())
+            except BaseException:
+                if conn.closed:
+                    # pgwire gave the connection up: Django opens a new one for the next
+                    # statement (or, inside a transaction, once it has been rolled back).
+                    self.errors_occurred = True
+                    self.close()
+                raise
+        return results[len(head) :]
+
+    def _batch_timeout(self) -> float:
+        from django.conf import settings
+
+        return float(getattr(settings, "KASSA_DATABASE_TIMEOUT", pgwire.DEFAULT_TIMEOUT))
 
     def send_deferred(self, *, commit: bool = False) -> None:
         """Send the queued writes now in one round trip (with the COMMIT if `commit`)."""
@@ -114,23 +133,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # block that rolls back before anything inside it reached the server costs nothing.
 
     def _savepoint(self, sid: str) -> None:
-        self.kassa_deferred.append((self.ops.savepoint_create_sql(sid), None))
+        self.kassa_deferred.append(self._command(self.ops.savepoint_create_sql(sid)))
 
     def _savepoint_commit(self, sid: str) -> None:
         if sid in self.kassa_unsent_savepoints:
             self.kassa_unsent_savepoints.discard(sid)
             return
-        self.kassa_deferred.append((self.ops.savepoint_commit_sql(sid), None))
+        self.kassa_deferred.append(self._command(self.ops.savepoint_commit_sql(sid)))
 
     def _savepoint_rollback(self, sid: str) -> None:
         # The queue is sent whole whenever anything is sent: if the SAVEPOINT is still queued,
         # it and what follows it are all there is to undo; if it was sent, everything still
         # queued came after it.
-        create = (self.ops.savepoint_create_sql(sid), None)
-        if create in self.kassa_deferred:
-            del self.kassa_deferred[self.kassa_deferred.index(create) :]
-            self.kassa_unsent_savepoints.add(sid)
-            return
+        create = self.ops.savepoint_create_sql(sid).encode()
+        for index, queued in enumerate(self.kassa_deferred):
+            if queued.params is None and queued.query == create:
+                del self.kassa_deferred[index:]
+                self.kassa_unsent_savepoints.add(sid)
+                return
         self.kassa_deferred = []
         super()._savepoint_rollback(sid)  # type: ignore[misc]  # (django-stubs omit it)
 
