@@ -22,6 +22,7 @@ from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, StateConflict
 from kassa.core.models import ApiKey, ApiKeyMode, Customer, Membership, Organization, Role
 from kassa.core.money import normalize_currency
+from kassa.core.publishing import publish
 from kassa.core.representations import customer_dict
 from kassa.core.validation import (
     validate_email,
@@ -30,7 +31,6 @@ from kassa.core.validation import (
     validate_phone,
     validate_timezone,
 )
-from kassa.events.services import emit
 from kassa.platform.hotcache import HotCache
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -215,7 +215,7 @@ def create_customer(organization: Organization, data: dict[str, Any]) -> Custome
     customer = Customer(organization=organization, **_customer_fields(data))
     with transaction.atomic():
         customer.save()
-        emit(organization.id, "customer.created", customer_dict(customer))
+        publish(organization.id, "customer.created", customer_dict(customer))
     return customer
 
 
@@ -234,7 +234,7 @@ def update_customer(
         for name, value in fields.items():
             setattr(customer, name, value)
         customer.save(update_fields=[*fields.keys()] or None)
-        emit(customer.organization_id, "customer.updated", customer_dict(customer))
+        publish(customer.organization_id, "customer.updated", customer_dict(customer))
         if actor is not None:
             audit.record(
                 actor=actor,
