@@ -15,7 +15,7 @@ from django.test import Client
 
 from kassa.core.actors import Actor
 from kassa.core.models import Organization
-from kassa.core.services import IssuedKey, create_api_key, create_organization
+from kassa.core.services import IssuedKey, add_staff_member, create_api_key, create_organization
 
 pytest_plugins = ["tests.mail"]
 
@@ -65,8 +65,32 @@ def _postgres_only(request: pytest.FixtureRequest) -> None:
     pytest.skip("PostgreSQL-only test: no PostgreSQL reachable (set KASSA_TEST_POSTGRES_URL)")
 
 
+def assert_error(response: Any, status: int, code: str, param: str | None = None) -> dict[str, Any]:
+    """Check that `response` is the API's error object with this status and code; return it."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert {"type", "code", "message", "param"} <= set(error)
+    assert error["code"] == code
+    assert error["message"]
+    if param is not None:
+        assert error["param"] == param
+    return error
+
+
 def make_org(name: str = "Acme Tours", currency: str = "UZS", **kwargs: Any) -> Organization:
     return create_organization(name=name, actor=Actor.system("test"), currency=currency, **kwargs)
+
+
+def staff_client(org: Organization, role: str, email: str) -> Client:
+    """A test client signed in to the admin as a staff member with `role` in `org`."""
+    add_staff_member(
+        org, email=email, role=role, password="pw-123456-x", actor=Actor.system("test")
+    )
+    client = Client()
+    assert client.login(username=email, password="pw-123456-x")
+    return client
 
 
 @pytest.fixture

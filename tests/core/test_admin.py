@@ -1,25 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 
 from kassa.core.actors import Actor
 from kassa.core.models import ApiKey, AuditLogEntry, Customer
-from kassa.core.services import add_staff_member, create_api_key, create_customer
-from tests.conftest import make_org
+from kassa.core.services import create_api_key, create_customer
+from tests.conftest import make_org, staff_client
 
 pytestmark = pytest.mark.django_db
-
-
-def staff_client(org: Any, role: str, email: str) -> Client:
-    add_staff_member(
-        org, email=email, role=role, password="pw-123456-x", actor=Actor.system("test")
-    )
-    client = Client()
-    assert client.login(username=email, password="pw-123456-x")
-    return client
 
 
 def test_staff_see_only_their_organization() -> None:

@@ -12,22 +12,9 @@ from django.db import close_old_connections
 
 from kassa.core import services
 from kassa.core.models import Customer, IdempotencyRecord
-from tests.conftest import ApiClient, make_org
+from tests.conftest import ApiClient, assert_error, make_org
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error(response: Any, status: int, code: str, param: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert {"type", "code", "message", "param"} <= set(error)
-    assert error["code"] == code
-    assert error["message"]
-    if param is not None:
-        assert error["param"] == param
-    return error
 
 
 def test_missing_and_wrong_keys_are_401(api: ApiClient, client: Any) -> None:
