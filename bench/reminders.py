@@ -45,8 +45,8 @@ def setup(url: str, count: int, start: dt.date) -> dict[str, Any]:
     from kassa.bookings.models import Booking
     from kassa.core.actors import Actor
     from kassa.core.ids import new_id
-    from kassa.core.models import Customer
     from kassa.core.services import create_organization
+    from kassa.customers.models import Customer
     from kassa.ledger import services as ledger
     from kassa.ledger.models import LedgerAccount
 

@@ -11,7 +11,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from kassa.bookings.api import router as bookings_router
-from kassa.core.api import router as customers_router
 from kassa.core.auth import ApiKeyAuth
 from kassa.core.errors import (
     ApiError,
@@ -22,6 +21,7 @@ from kassa.core.errors import (
     ResourceMissing,
     ValidationFailed,
 )
+from kassa.customers.api import router as customers_router
 from kassa.events.api import router as events_router
 from kassa.notifications.api import router as notifications_router
 from kassa.payments.api import router as payments_router

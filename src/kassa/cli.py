@@ -231,7 +231,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from django.conf import settings
 
-    from kassa.core.demo import load_demo
+    from kassa.customers.demo import load_demo
 
     if settings.CONFIG.embedded:
         settings.CONFIG.data_dir.mkdir(parents=True, exist_ok=True)

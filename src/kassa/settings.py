@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "kassa.platform",
     "kassa.core",
+    "kassa.customers",
     "kassa.ledger",
     "kassa.events",
     "kassa.notifications",

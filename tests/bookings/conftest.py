@@ -12,8 +12,9 @@ import pytest
 
 from kassa.bookings import clock as booking_clock
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
-from kassa.core.services import create_customer
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
+from kassa.customers.services import create_customer
 from tests.conftest import ApiClient
 from tests.payments.conftest import CARDS, Shopper, path_of, sandbox, shopper  # noqa: F401
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from kassa.bookings.models import Booking
-from kassa.core.demo import load_demo
+from kassa.customers.demo import load_demo
 from tests.bookings.conftest import path_of
 
 pytestmark = pytest.mark.django_db

@@ -34,6 +34,6 @@ def test_staff_sign_in_and_the_admin_scripts_run(live_server: Any, page: Any) ->
     page.fill("input[name=password]", "pw-123456-x")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/admin/")
-    page.goto(f"{live_server.url}/admin/core/customer/")
+    page.goto(f"{live_server.url}/admin/customers/customer/")
     page.wait_for_load_state("networkidle")
     assert blocked == []

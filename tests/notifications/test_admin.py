@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from kassa.core.models import AuditLogEntry, Customer, Organization
+from kassa.core.models import AuditLogEntry, Organization
+from kassa.customers.models import Customer
 from kassa.notifications.models import Notification, NotificationStatus, RecipientState
 from kassa.notifications.services import notify
 from tests.conftest import make_org

@@ -9,7 +9,8 @@ import pytest
 from django.test import override_settings
 
 from kassa.core.actors import Actor
-from kassa.core.models import AuditLogEntry, Customer, Organization
+from kassa.core.models import AuditLogEntry, Organization
+from kassa.customers.models import Customer
 from kassa.notifications.errors import InvalidCallbackUrl
 from kassa.notifications.models import (
     CustomerWebhook,

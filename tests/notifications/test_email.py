@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from kassa.core.models import Customer, Membership, Organization, Role
+from kassa.core.models import Membership, Organization, Role
+from kassa.customers.models import Customer
 from kassa.notifications import delivery
 from kassa.notifications.models import Notification, NotificationStatus, RecipientState
 from kassa.notifications.services import (

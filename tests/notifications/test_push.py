@@ -9,7 +9,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from kassa.core.errors import KassaError
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.notifications import delivery, webpush
 from kassa.notifications.models import (
     Notification,

@@ -8,7 +8,8 @@ import pytest
 from django.test import override_settings
 
 from kassa.config import ConfigError, parse_sms_url
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.notifications import delivery
 from kassa.notifications.models import Notification, NotificationStatus, RecipientState
 from kassa.notifications.services import notify

@@ -9,8 +9,9 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from kassa.core.models import Customer, Organization
-from kassa.core.services import create_customer
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
+from kassa.customers.services import create_customer
 from tests.conftest import run_tasks
 from tests.mail import SmtpServer, text_and_html
 from tests.payments.conftest import pay, sandbox, shopper  # noqa: F401  (fixtures)

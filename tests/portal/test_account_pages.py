@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from kassa.core import urlcheck
-from kassa.core.models import Customer
+from kassa.customers.models import Customer
 from kassa.notifications import webpush
 from kassa.notifications.models import NotificationPreference, PushSubscription
 

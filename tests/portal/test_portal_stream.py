@@ -9,7 +9,8 @@ import pytest
 from django.test import Client
 
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.wallets import services
 from tests.asgi_server import ServerThread, asgi_server_fixture  # noqa: F401
 from tests.portal.conftest import make_customer

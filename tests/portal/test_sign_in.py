@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.notifications.models import Notification
 from kassa.portal import signin
 from kassa.portal.models import SignInRequest

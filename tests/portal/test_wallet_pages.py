@@ -15,7 +15,8 @@ import pytest
 from django.test import Client
 
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.payments.models import GatewayAccount, PaymentMethod
 from kassa.wallets import services
 from kassa.wallets.models import TopUp, Wallet

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
-from kassa.core.services import create_customer
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
+from kassa.customers.services import create_customer
 from kassa.wallets import services
 from kassa.wallets.models import Wallet
 from tests.payments.conftest import CARDS, Shopper, path_of, pay, sandbox, shopper  # noqa: F401

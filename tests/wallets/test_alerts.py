@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kassa.core.actors import Actor
-from kassa.core.services import create_customer
+from kassa.customers.services import create_customer
 from kassa.events.models import Event
 from kassa.notifications.models import Notification
 from kassa.wallets import services

@@ -14,7 +14,7 @@ import pytest
 from django.db import close_old_connections, transaction
 
 from kassa.core.actors import Actor
-from kassa.core.services import create_customer
+from kassa.customers.services import create_customer
 from kassa.events.models import Event
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerEntry, LedgerTransaction

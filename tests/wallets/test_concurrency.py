@@ -10,7 +10,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from kassa.core.actors import Actor
-from kassa.core.services import create_customer
+from kassa.customers.services import create_customer
 from kassa.ledger.models import LedgerEntry, LedgerTransaction
 from kassa.wallets import services
 from kassa.wallets.models import AutoTopUpAttempt

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from kassa.core.demo import load_demo
+from kassa.customers.demo import load_demo
 from kassa.wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db

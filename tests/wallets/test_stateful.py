@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest
-from kassa.core.services import create_customer
+from kassa.customers.services import create_customer
 from kassa.ledger.models import LedgerEntry
 from kassa.payments.accounts import create_gateway_account
 from kassa.payments.services import apply_outcome

@@ -134,7 +134,7 @@ def test_settings_validation(api: Any) -> None:
 
 
 def test_batch_charges_all_or_nothing(api: Any, make_wallet: Any, org: Any) -> None:
-    from kassa.core.services import create_customer
+    from kassa.customers.services import create_customer
 
     first = make_wallet(10_000)
     other_customer = create_customer(org, {"name": "Bo"})

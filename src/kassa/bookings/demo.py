@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from kassa.bookings import clock, links, services
 from kassa.bookings.models import Booking, PaymentLink
-from kassa.core import demo
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers import demo
+from kassa.customers.models import Customer
 
 DEMO_REFERENCE = "DEMO-SAMARKAND"
 

@@ -16,9 +16,10 @@ from kassa.bookings.representations import booking_dict, link_dict
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, ResourceMissing
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
 from kassa.core.money import normalize_currency, validate_amount
 from kassa.core.validation import validate_metadata
+from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.payments.models import Payment
 

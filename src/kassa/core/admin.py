@@ -16,13 +16,7 @@ from kassa.core import services
 from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
 from kassa.core.admin_base import OrgScopedAdmin, ReadOnlyAdmin
-from kassa.core.models import (
-    ApiKey,
-    AuditLogEntry,
-    Customer,
-    Membership,
-    Organization,
-)
+from kassa.core.models import ApiKey, AuditLogEntry, Membership, Organization
 from kassa.platform.models import PeriodicJobState, WorkerHeartbeat
 
 admin.site.unregister(User)
@@ -149,28 +143,6 @@ class ApiKeyAdmin(OrgScopedAdmin):
             request,
             _("Copy the new key now; it will not be shown again: %(key)s") % {"key": issued.secret},
         )
-
-
-@admin.register(Customer)
-class CustomerAdmin(OrgScopedAdmin):
-    list_display = ("id", "name", "email", "phone", "locale", "organization", "created_at")
-    list_filter = ("locale", ("created_at", RangeDateTimeFilter))
-    search_fields = ("id", "name", "email", "phone")
-    readonly_fields = ("id", "created_at")
-    fields = ("id", "organization", "name", "email", "phone", "locale", "metadata", "created_at")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.readonly_fields, "organization") if obj is not None else self.readonly_fields
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        data = {f: form.cleaned_data[f] for f in form.changed_data if f != "organization"}
-        if change:
-            services.update_customer(
-                Customer.objects.get(pk=obj.pk), data, actor=Actor.for_staff(request)
-            )
-        else:
-            created = services.create_customer(form.cleaned_data["organization"], data)
-            obj.pk = created.pk
 
 
 @admin.register(AuditLogEntry)

@@ -1,5 +1,5 @@
-"""Tenancy and cross-cutting records: organizations, staff roles, API keys, customers,
-idempotency records, the audit log and the scheduler's bookkeeping."""
+"""Tenancy and cross-cutting records: organizations, staff roles, API keys, idempotency records
+and the audit log."""
 
 from __future__ import annotations
 
@@ -114,32 +114,6 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-
-
-class Customer(models.Model):
-    id = PrefixedIdField("cus")
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="customers"
-    )
-    email = models.EmailField(_("email"), blank=True)
-    name = models.CharField(_("name"), max_length=200, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
-    locale = models.CharField(_("locale"), max_length=8, choices=LOCALES, blank=True)
-    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created"), default=now, editable=False)
-
-    class Meta:
-        verbose_name = _("customer")
-        verbose_name_plural = _("customers")
-        ordering = ["-id"]
-        indexes = [models.Index(fields=["organization", "email"])]
-
-    def __str__(self) -> str:
-        return self.name or self.email or self.id
-
-    @property
-    def preferred_locale(self) -> str:
-        return self.locale or self.organization.locale
 
 
 class IdempotencyRecord(models.Model):

@@ -1,11 +1,8 @@
-"""The public JSON form of core objects: what the API returns and events carry."""
+"""The API's time format, shared by every app's public JSON form."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-
-from kassa.core.models import Customer
 
 
 def iso(value: datetime | None) -> str | None:
@@ -13,16 +10,3 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def customer_dict(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": customer.id,
-        "object": "customer",
-        "email": customer.email or None,
-        "name": customer.name or None,
-        "phone": customer.phone or None,
-        "locale": customer.locale or None,
-        "metadata": customer.metadata,
-        "created": iso(customer.created_at),
-    }

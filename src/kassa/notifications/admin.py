@@ -17,7 +17,8 @@ from unfold.decorators import action
 
 from kassa.core.actors import Actor
 from kassa.core.admin_base import WRITE_ROLES, ReadOnlyAdmin, has_role, organization_ids
-from kassa.core.models import LOCALES, Customer, Organization
+from kassa.core.models import LOCALES, Organization
+from kassa.customers.models import Customer
 from kassa.notifications import services
 from kassa.notifications.models import Notification, PushSubscription, RecipientState
 from kassa.notifications.registry import UnknownNotificationType, get_type, registered_types

@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from kassa.core.actors import Actor
-from kassa.core.api import ERRORS, get_customer
 from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
+from kassa.customers.api import ERRORS, get_customer
 from kassa.notifications import services
 from kassa.notifications.models import (
     Channel,

@@ -9,7 +9,8 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from kassa.core.ids import PrefixedIdField
-from kassa.core.models import LOCALES, Customer, Organization
+from kassa.core.models import LOCALES, Organization
+from kassa.customers.models import Customer
 
 
 class Channel(models.TextChoices):

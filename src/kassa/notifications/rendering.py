@@ -10,7 +10,8 @@ from django.template.loader import get_template, render_to_string
 from django.utils import translation
 from django.utils.translation import gettext
 
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.notifications.registry import NotificationType
 
 

@@ -21,8 +21,9 @@ from django.utils import timezone
 from kassa.core import audit, crypto
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
-from kassa.core.models import Customer, Membership, Organization
+from kassa.core.models import Membership, Organization
 from kassa.core.urlcheck import check_webhook_url
+from kassa.customers.models import Customer
 from kassa.notifications import sms_providers
 from kassa.notifications.errors import (
     InvalidCallbackUrl,

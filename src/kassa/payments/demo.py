@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from kassa.core import demo
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers import demo
+from kassa.customers.models import Customer
 from kassa.payments.accounts import create_gateway_account
 from kassa.payments.models import GatewayAccount
 

@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from kassa.core.crypto import decrypt, encrypt
 from kassa.core.ids import PrefixedIdField
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 
 
 class Provider(models.TextChoices):

@@ -21,9 +21,10 @@ from django.utils import timezone
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing, StateConflict
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
 from kassa.core.money import normalize_currency, validate_amount
 from kassa.core.validation import validate_metadata
+from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.payments import ledger as payment_ledger
 from kassa.payments.accounts import account_by_id, enabled_accounts

@@ -6,7 +6,8 @@ from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 
 
 class SignInRequest(models.Model):

@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.utils import translation
 
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.payments.locale_choice import page_locale
 from kassa.wallets.stream_state import PORTAL_SESSION_CUSTOMER
 

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core.models import Customer
 from kassa.core.validation import SUPPORTED_LOCALES
+from kassa.customers.models import Customer
 from kassa.notifications.services import notify
 from kassa.portal.models import SignInRequest
 

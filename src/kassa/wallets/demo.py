@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from kassa.core import demo
 from kassa.core.actors import Actor
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers import demo
+from kassa.customers.models import Customer
 from kassa.wallets import services
 from kassa.wallets.models import Wallet
 

@@ -13,7 +13,8 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from kassa.core.ids import PrefixedIdField
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
+from kassa.customers.models import Customer
 from kassa.ledger.models import LedgerAccount, LedgerEntry
 
 DEFAULT_COOLDOWN_MINUTES = 60

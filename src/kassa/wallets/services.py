@@ -24,9 +24,10 @@ from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, KassaError, ResourceMissing
 from kassa.core.ids import new_id
-from kassa.core.models import Customer, Organization
+from kassa.core.models import Organization
 from kassa.core.money import MAX_AMOUNT, normalize_currency, validate_amount
 from kassa.core.validation import validate_metadata
+from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount, LedgerTransaction

@@ -7,14 +7,18 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from kassa.core import services
 from kassa.core.auth import organization_of
 from kassa.core.errors import ResourceMissing
-from kassa.core.models import Customer
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.representations import customer_dict
-from kassa.core.schemas import CustomerIn, CustomerList, CustomerOut, ErrorOut
+from kassa.core.schemas import ErrorOut
+from kassa.customers import services
+from kassa.customers.models import Customer
+from kassa.customers.representations import customer_dict
+from kassa.customers.schemas import CustomerIn, CustomerList, CustomerOut
 
+# The operation ids are given explicitly because ninja derives them from the module path: they
+# are part of the published contract (generated clients name their methods after them) and keep
+# the names they had when this router lived in kassa.core.
 router = Router(tags=["customers"])
 ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut}
 
@@ -28,7 +32,12 @@ def get_customer(request: HttpRequest, customer_id: str) -> Customer:
     return customer
 
 
-@router.post("/customers", response={200: CustomerOut, **ERRORS}, summary="Create a customer")
+@router.post(
+    "/customers",
+    response={200: CustomerOut, **ERRORS},
+    summary="Create a customer",
+    operation_id="kassa_core_api_create_customer",
+)
 def create_customer(request: HttpRequest, body: CustomerIn) -> dict[str, Any]:
     customer = services.create_customer(
         organization_of(request), body.model_dump(exclude_unset=True)
@@ -36,12 +45,20 @@ def create_customer(request: HttpRequest, body: CustomerIn) -> dict[str, Any]:
     return customer_dict(customer)
 
 
-@router.get("/customers/{customer_id}", response={200: CustomerOut, **ERRORS})
+@router.get(
+    "/customers/{customer_id}",
+    response={200: CustomerOut, **ERRORS},
+    operation_id="kassa_core_api_retrieve_customer",
+)
 def retrieve_customer(request: HttpRequest, customer_id: str) -> dict[str, Any]:
     return customer_dict(get_customer(request, customer_id))
 
 
-@router.post("/customers/{customer_id}", response={200: CustomerOut, **ERRORS})
+@router.post(
+    "/customers/{customer_id}",
+    response={200: CustomerOut, **ERRORS},
+    operation_id="kassa_core_api_update_customer",
+)
 def update_customer(request: HttpRequest, customer_id: str, body: CustomerIn) -> dict[str, Any]:
     customer = services.update_customer(
         get_customer(request, customer_id), body.model_dump(exclude_unset=True)
@@ -49,7 +66,11 @@ def update_customer(request: HttpRequest, customer_id: str, body: CustomerIn) ->
     return customer_dict(customer)
 
 
-@router.get("/customers", response={200: CustomerList, **ERRORS})
+@router.get(
+    "/customers",
+    response={200: CustomerList, **ERRORS},
+    operation_id="kassa_core_api_list_customers",
+)
 def list_customers(
     request: HttpRequest, params: Query[ListParams], email: str | None = None
 ) -> dict[str, Any]:
