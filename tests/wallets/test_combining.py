@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 
 from kassa.core.actors import Actor
 from kassa.customers.services import create_customer
@@ -36,7 +36,7 @@ def _wallet(balance: int) -> Any:
 
 def _gathered(wallet: Any, charges: list[tuple[int, str]]) -> list[Any]:
     """Send `charges` (amount, idempotency key) at once while the wallet's queue is held;
-    each one's result or exception, in order."""
+    each one's result or exception (anything raised, BaseExceptions included), in order."""
     account = wallet.ledger_account_id
     queue = combining._QUEUES[hash(account) % len(combining._QUEUES)]
     outcomes: list[Any] = [None] * len(charges)
@@ -45,10 +45,10 @@ def _gathered(wallet: Any, charges: list[tuple[int, str]]) -> list[Any]:
         amount, key = charges[n]
         try:
             outcomes[n] = services.charge(wallet, amount=amount, idempotency_key=key)
-        except Exception as exc:  # the refusal is the outcome
+        except BaseException as exc:  # the refusal is the outcome
             outcomes[n] = exc
         finally:
-            close_old_connections()
+            connection.close()
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(len(charges))]
     with queue.leader:
@@ -60,6 +60,7 @@ def _gathered(wallet: Any, charges: list[tuple[int, str]]) -> list[Any]:
             time.sleep(0.01)
     for thread in threads:
         thread.join(30)
+        assert not thread.is_alive(), "a charge never ended"
     return outcomes
 
 
@@ -147,4 +148,63 @@ def test_a_charge_in_a_callers_transaction_is_posted_alone() -> None:
         queue.waiting.pop(account, None)
     assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 0
     assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 1000
+    assert_ledger_balanced(wallet.organization_id)
+
+
+def test_a_failing_batch_gives_each_charge_its_own_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One charge that cannot be posted (here: its after-posting work fails) fails alone; the
+    others of its batch are posted one by one, and every failure is an exception of its own
+    (one object raised in several threads at once would share and garble its traceback)."""
+    wallet = _wallet(1000)
+    real = services.charged
+
+    def charged(charge: Any, posted: Any, now: Any) -> Any:
+        if charge.amount == 13:
+            raise ValueError(f"cannot post {charge.charge_id}")
+        return real(charge, posted, now)
+
+    monkeypatch.setattr(services, "charged", charged)
+    outcomes = _gathered(wallet, [(10, "a"), (13, "bad"), (20, "b"), (13, "bad-too")])
+    assert [o["amount"] for o in (outcomes[0], outcomes[2])] == [10, 20]
+    bad, bad_too = outcomes[1], outcomes[3]
+    assert isinstance(bad, ValueError) and isinstance(bad_too, ValueError)
+    assert bad is not bad_too and str(bad) != str(bad_too)
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 970
+    assert LedgerTransaction.objects.filter(kind="wallet_charge").count() == 2
+    assert Event.objects.filter(type="wallet.charged").count() == 2
+    assert_ledger_balanced(wallet.organization_id)
+
+
+class Interrupted(BaseException):
+    """Anything that is not an Exception (KeyboardInterrupt, SystemExit, an exception raised
+    into the thread), arriving while a leader posts its followers' charges."""
+
+
+def test_a_leader_interrupted_mid_batch_leaves_no_charge_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wallet = _wallet(1000)
+    real = ledger.post_batch
+    interrupted = threading.Event()
+
+    def post_batch(organization_id: str, specs: Any) -> Any:
+        if len(specs) > 1 and not interrupted.is_set():
+            interrupted.set()
+            raise Interrupted()
+        return real(organization_id, specs)
+
+    monkeypatch.setattr(ledger, "post_batch", post_batch)
+    outcomes = _gathered(wallet, [(10, "a"), (20, "b"), (30, "c")])
+    assert interrupted.is_set()
+    # The leader's own charge ends with the interruption; those it had taken from the queue
+    # end too, each told to send the charge again (nothing of the batch committed).
+    assert sum(isinstance(o, Interrupted) for o in outcomes) == 1
+    retry = [o for o in outcomes if isinstance(o, combining.ChargeInterrupted)]
+    assert len(retry) == 2 and retry[0] is not retry[1]
+    assert all(o.status == 503 for o in retry)
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 1000
+    # The queue is free: the same charges sent again (same keys) go through.
+    again = _gathered(wallet, [(10, "a"), (20, "b"), (30, "c")])
+    assert sorted(o["amount"] for o in again) == [10, 20, 30]
+    assert services.get_wallet(wallet.organization, wallet.id).ledger_account.balance == 940
     assert_ledger_balanced(wallet.organization_id)

@@ -16,6 +16,13 @@ that fit go through and the rest get their 402. Charges of different wallets nev
 batch. The database stays the only arbiter across processes: this only decides how many
 charges one transaction carries.
 
+Every charge ends with an outcome of its own, whatever happens to its batch. When a batch fails
+(nothing of it committed), its charges are posted again one by one, each in its own
+transaction: one charge the database refuses fails alone, with its own exception. When the
+thread posting a batch is interrupted by something that is not an Exception (KeyboardInterrupt,
+SystemExit), the charges it had taken end with `ChargeInterrupted` (503: send it again with the
+same Idempotency-Key, which replays it if it did commit), so no thread waits for them.
+
 Two exceptions keep this safe. A charge made inside a caller's transaction is posted alone in
 that transaction: whether it happens must follow the caller's commit or rollback, and no other
 charge may ride on them. And a charge takes its thread's database connection before it queues:
@@ -33,9 +40,20 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from kassa.core.errors import KassaError
 from kassa.ledger import services as ledger
 
 MAX_TOGETHER = 100
+
+
+class ChargeInterrupted(KassaError):
+    status = 503
+    type = "api_error"
+    code = "charge_interrupted"
+    default_message = (
+        "The charge was interrupted before its outcome was known. Send it again with the same "
+        "Idempotency-Key: a charge that did go through is then answered, not made twice."
+    )
 
 
 @dataclass(eq=False)
@@ -85,6 +103,10 @@ def post_charge(charge: PendingCharge) -> dict[str, Any]:
                 batch, rest = waiting[:MAX_TOGETHER], waiting[MAX_TOGETHER:]
                 if rest:
                     queue.waiting[account] = rest
+            if not batch:
+                # A leader settles every charge it takes before it lets go of the lead, so an
+                # unsettled charge is still queued; never spin holding the lead if it is not.
+                raise RuntimeError(f"charge {charge.charge_id} left the queue unsettled")
             _post_batch(batch)
     return _outcome(charge)
 
@@ -98,13 +120,35 @@ def _outcome(charge: PendingCharge) -> dict[str, Any]:
 
 def _post_batch(batch: list[PendingCharge]) -> None:
     try:
-        with transaction.atomic():
-            _post_in_transaction(batch)
-    except Exception as exc:
-        # Nothing of the batch committed: every charge of it fails with the error.
+        try:
+            with transaction.atomic():
+                _post_in_transaction(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _fail(batch[0], exc)
+                return
+            # Nothing of the batch committed; whichever charge caused it fails alone.
+            for charge in batch:
+                _post_alone(charge)
+    finally:
         for charge in batch:
-            charge.result = None
-            charge.error = exc
+            if not charge.settled:
+                # Interrupted by a BaseException, which goes on up the leader's own stack.
+                _fail(charge, ChargeInterrupted())
+
+
+def _post_alone(charge: PendingCharge) -> None:
+    charge.result = charge.error = None
+    try:
+        with transaction.atomic():
+            _post_in_transaction([charge])
+    except Exception as exc:
+        _fail(charge, exc)
+
+
+def _fail(charge: PendingCharge, error: BaseException) -> None:
+    charge.result = None
+    charge.error = error
 
 
 def _post_in_transaction(batch: list[PendingCharge]) -> None:
