@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
@@ -20,6 +21,30 @@ from kassa.core.services import IssuedKey, add_staff_member, create_api_key, cre
 pytest_plugins = ["tests.mail"]
 
 CI = os.environ.get("CI") == "true"
+
+
+def _close_connections_when_threads_end() -> None:
+    """Every thread a test starts closes its Django database connections when it ends.
+
+    Kassa keeps one PostgreSQL connection per thread (KASSA_DATABASE_POOL_SIZE=0, the default
+    the suite runs with): a server's request and worker threads are a fixed set that lives as
+    long as the process. A test's threads come and go, and each would leave its connection open
+    until garbage collection, dozens per concurrency test, which can exhaust PostgreSQL's
+    max_connections and keep the test database from being dropped."""
+    original = threading.Thread.run
+
+    def run_then_close(self: threading.Thread) -> None:
+        try:
+            original(self)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    threading.Thread.run = run_then_close  # type: ignore[method-assign]
+
+
+_close_connections_when_threads_end()
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 )
