@@ -69,8 +69,13 @@ def test_entries_expire_after_the_configured_seconds(api_key: IssuedKey, setting
     _ready()
     settings.KASSA_CACHE_SECONDS = 5
     assert authenticate_api_key(api_key.secret) is not None
-    # Changed behind the cache's back (no signal), as a process without a listener would.
-    ApiKey.objects.filter(key_hash=api_key.key.key_hash).update(revoked_at="2026-01-01T00:00Z")
+    # Changed behind the cache's back (plain SQL: no signal, no queryset), as a process
+    # without a listener would see it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE core_apikey SET revoked_at = %s WHERE id = %s",
+            ["2026-01-01T00:00Z", api_key.key.pk],
+        )
     assert authenticate_api_key(api_key.secret) is not None
     later = time.monotonic() + 6
     with mock.patch("kassa.platform.hotcache.time.monotonic", return_value=later):
@@ -138,3 +143,71 @@ def test_a_key_revoked_by_another_process_is_refused_here(
     while authenticate_api_key(api_key.secret) is not None:
         assert time.monotonic() < deadline, "the other process's revocation never arrived"
         time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queryset_update_of_api_keys_clears_the_cache(api_key: IssuedKey, settings: Any) -> None:
+    settings.KASSA_CACHE_SECONDS = 300  # only the update can explain a refusal below
+    _ready()
+    assert authenticate_api_key(api_key.secret) is not None
+    ApiKey.objects.filter(pk=api_key.key.pk).update(revoked_at="2026-01-01T00:00Z")
+    assert authenticate_api_key(api_key.secret) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queryset_update_of_webhook_endpoints_clears_the_cache(
+    org: Organization, settings: Any
+) -> None:
+    from kassa.events.models import EndpointStatus, WebhookEndpoint
+    from kassa.events.webhooks import _enabled_endpoints, create_endpoint
+
+    settings.KASSA_CACHE_SECONDS = 300
+    settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = True
+    endpoint, _ = create_endpoint(
+        org,
+        url="http://127.0.0.1:9/hook",
+        enabled_events=["*"],
+        livemode=False,
+        actor=Actor.system("test"),
+    )
+    _ready()
+    assert [e.id for e in _enabled_endpoints(org.id)] == [endpoint.id]
+    WebhookEndpoint.objects.filter(pk=endpoint.id).update(status=EndpointStatus.DISABLED)
+    assert _enabled_endpoints(org.id) == ()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queryset_update_of_gateway_accounts_clears_the_cache(
+    org: Organization, settings: Any
+) -> None:
+    from kassa.payments.accounts import create_gateway_account, enabled_accounts
+    from kassa.payments.models import GatewayAccount
+
+    settings.KASSA_CACHE_SECONDS = 300
+
+    def account(name: str) -> Any:
+        return create_gateway_account(
+            org,
+            provider="sandbox",
+            test_mode=True,
+            credentials={},
+            name=name,
+            currencies=["EUR"],
+            is_default=True,
+            actor=Actor.system("test"),
+        )
+
+    first = account("first")
+    _ready()
+    assert [(a.id, a.is_default) for a in enabled_accounts(org.id)] == [(first.id, True)]
+    GatewayAccount.objects.filter(pk=first.id).update(is_default=False)
+    assert [(a.id, a.is_default) for a in enabled_accounts(org.id)] == [(first.id, False)]
+
+
+def test_a_cached_model_must_clear_on_bulk_writes() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from kassa.customers.models import Customer  # a model with a plain manager
+
+    with pytest.raises(ImproperlyConfigured, match="ClearingQuerySet"):
+        hotcache.clear_on_change(Customer, "customers")

@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from kassa.core.ids import PrefixedIdField
+from kassa.platform.hotcache import ClearingQuerySet
 
 LOCALES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")]
 
@@ -35,6 +36,9 @@ class Organization(models.Model):
     email = models.EmailField(_("contact email"), blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     created_at = models.DateTimeField(_("created"), default=now, editable=False)
+
+    # Cached (kassa.platform.hotcache): bulk writes clear the caches too.
+    objects = ClearingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("organization")
@@ -98,6 +102,9 @@ class ApiKey(models.Model):
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    # Cached (kassa.platform.hotcache): bulk writes clear the caches too.
+    objects = ClearingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("API key")

@@ -150,7 +150,7 @@ def authenticate_api_key(raw: str) -> ApiKey | None:
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key.pk).touch(last_used_at=now)
         key.last_used_at = now
     return key
 

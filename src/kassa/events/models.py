@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from kassa.core.ids import PrefixedIdField
 from kassa.core.models import Organization
+from kassa.platform.hotcache import ClearingQuerySet
 
 
 class Event(models.Model):
@@ -65,6 +66,9 @@ class WebhookEndpoint(models.Model):
     failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    # Cached (kassa.platform.hotcache): bulk writes clear the caches too.
+    objects = ClearingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("webhook endpoint")

@@ -13,6 +13,7 @@ from kassa.core.crypto import decrypt, encrypt
 from kassa.core.ids import PrefixedIdField
 from kassa.core.models import Organization
 from kassa.customers.models import Customer
+from kassa.platform.hotcache import ClearingQuerySet
 
 
 class Provider(models.TextChoices):
@@ -48,6 +49,9 @@ class GatewayAccount(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=now)
+
+    # Cached (kassa.platform.hotcache): bulk writes clear the caches too.
+    objects = ClearingQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("gateway account")

@@ -4,9 +4,10 @@ key (with its organization), an organization's gateway accounts, its webhook end
 Each lookup is one query that costs more than the rest of a small request; caching them is
 most of what lets one web process answer hundreds of payments a second (docs/benchmarks.md).
 A cached value must never be used long after it changed, so:
-- a service that changes a cached kind of row calls `changed(name)` inside its transaction
-  (model signals do it for every save and delete): this process drops the cache at once and
-  again after the commit;
+- every write to a cached kind of row calls `changed(name)` inside its transaction: model
+  signals do it for every save and delete, and the model's `ClearingQuerySet` for the writes
+  that send no signals (`QuerySet.update()`, `bulk_create`, `bulk_update`); this process drops
+  the cache at once and again after the commit;
 - on PostgreSQL `changed` also sends `NOTIFY kassa_cache` in the transaction, and every Kassa
   process LISTENs on one connection (a daemon thread) and drops the named cache when the
   commit is delivered, within milliseconds;
@@ -24,7 +25,9 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.models import Model, QuerySet
 
 logger = logging.getLogger("kassa.platform.hotcache")
 
@@ -81,9 +84,54 @@ def _clear(names: tuple[str, ...] | None) -> None:
             cache.clear()
 
 
-def clear_on_change(model: type[Any], *names: str) -> None:
-    """Every save and delete of `model` rows changes the named caches."""
+# Models whose rows are cached -> the names of their caches (`clear_on_change`).
+_model_caches: dict[type[Model], tuple[str, ...]] = {}
+
+
+class ClearingQuerySet[M: Model](QuerySet[M]):
+    """The queryset of a model whose rows are cached: its writes that send no model signals
+    clear the model's caches too. A model passed to `clear_on_change` must use it
+    (`objects = ClearingQuerySet.as_manager()`)."""
+
+    def update(self, **kwargs: Any) -> int:
+        rows = super().update(**kwargs)
+        _changed_model(self.model)
+        return rows
+
+    def touch(self, **kwargs: Any) -> int:
+        """An update of bookkeeping columns that nothing read from a cache depends on (an API
+        key's `last_used_at`), which leaves the caches alone: cleared, every cache of the kind
+        would be emptied in every process each time one of its rows is touched."""
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[M]:
+        created = super().bulk_create(objs, *args, **kwargs)
+        _changed_model(self.model)
+        return created
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        deleted = super().delete()
+        _changed_model(self.model)
+        return deleted
+
+
+def _changed_model(model: type[Model]) -> None:
+    names = _model_caches.get(model)
+    if names:
+        changed(*names)
+
+
+def clear_on_change(model: type[Model], *names: str) -> None:
+    """Every write to `model` rows changes the named caches: saves and deletes through model
+    signals, bulk writes through the model's `ClearingQuerySet`."""
     from django.db.models.signals import post_delete, post_save
+
+    if not isinstance(model._default_manager.all(), ClearingQuerySet):
+        raise ImproperlyConfigured(
+            f"{model.__name__} is cached: its manager must be ClearingQuerySet.as_manager(), "
+            "so that QuerySet.update() clears the cache too"
+        )
+    _model_caches[model] = tuple(dict.fromkeys((*_model_caches.get(model, ()), *names)))
 
     def receiver(**kwargs: Any) -> None:
         changed(*names)
