@@ -124,6 +124,8 @@ class Config:
     # Seconds a database round trip of the fast path may take before it is canceled.
     database_timeout: int = 30
     web_threads: int = 4
+    # Requests a web process lets wait for a thread before it answers 503 (wsgi_bridge).
+    web_queue_limit: int = 64
     cache_seconds: int = 5
     checkout_ttl_minutes: int = 1440
     reconcile_after_minutes: int = 10
@@ -324,6 +326,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         web_threads=parse_int(
             "KASSA_WEB_THREADS", env.get("KASSA_WEB_THREADS"), 4, minimum=1, maximum=256
+        ),
+        web_queue_limit=parse_int(
+            "KASSA_WEB_QUEUE_LIMIT", env.get("KASSA_WEB_QUEUE_LIMIT"), 64, minimum=1, maximum=100000
         ),
         cache_seconds=parse_int(
             "KASSA_CACHE_SECONDS", env.get("KASSA_CACHE_SECONDS"), 5, minimum=0, maximum=300

@@ -29,6 +29,7 @@ KASSA_STRIPE_API_BASE = CONFIG.stripe_api_base
 KASSA_EVENT_RETENTION_DAYS = CONFIG.event_retention_days
 KASSA_SSE_MAX_CONNECTIONS = CONFIG.sse_max_connections
 KASSA_WEB_THREADS = CONFIG.web_threads
+KASSA_WEB_QUEUE_LIMIT = CONFIG.web_queue_limit
 KASSA_DATABASE_TIMEOUT = CONFIG.database_timeout
 KASSA_CACHE_SECONDS = CONFIG.cache_seconds
 KASSA_SSE_HEARTBEAT_SECONDS: float = CONFIG.sse_heartbeat_seconds

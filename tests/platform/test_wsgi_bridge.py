@@ -62,7 +62,20 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(rows(), content_type="text/plain")
 
 
+release = threading.Event()
+entered = threading.Event()
+
+
+def slow(request: HttpRequest) -> HttpResponse:
+    entered.set()
+    release.wait(30)
+    return HttpResponse("slow")
+
+
 urlpatterns = [
+    path("v1/slow", slow),
+    path("healthz", slow),
+    path("slow-page", slow),
     path("probe", view),
     path("v1/echo", echo),
     path("echo", echo),
@@ -256,3 +269,39 @@ def test_only_api_hook_and_probe_paths_take_the_api_lane() -> None:
     assert "/hooks/payme/gwa_x".startswith(API_PATHS)
     for page in ("/portal/", "/admin/", "/pay/abc", "/checkout/x", "/static/x.css"):
         assert not page.startswith(API_PATHS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_the_queue_limit_requests_are_answered_503_at_once() -> None:
+    """One thread, two places in the queue: the fourth request and later are shed with 503
+    and Retry-After while the first three wait their turn; the liveness probe is never shed."""
+    bridge = WSGIBridge(threads=1, queue_limit=2)
+
+    async def scenario() -> list[dict[str, Any]]:
+        running = [asyncio.create_task(_call(bridge, "/v1/slow"))]
+        assert await asyncio.to_thread(entered.wait, 10)  # the first one holds the thread
+        running += [asyncio.create_task(_call(bridge, "/v1/slow")) for _ in range(2)]
+        while bridge.waiting < 2:
+            await asyncio.sleep(0.01)
+        shed = [
+            await _call(bridge, "/v1/slow"),
+            await _call(bridge, "/slow-page"),
+        ]
+        probe = asyncio.create_task(_call(bridge, "/healthz"))
+        await asyncio.sleep(0.05)
+        assert not probe.done() and bridge.waiting == 3  # queued, not shed
+        release.set()
+        answered = [await task for task in [*running, probe]]
+        return shed + answered
+
+    release.clear()
+    entered.clear()
+    with override_settings(ROOT_URLCONF=__name__):
+        answers = asyncio.run(scenario())
+    api_busy, page_busy, *answered = answers
+    assert api_busy["status"] == 503 and page_busy["status"] == 503
+    assert api_busy["headers"][b"retry-after"] == b"1"
+    assert json.loads(api_busy["body"])["error"]["code"] == "server_busy"
+    assert page_busy["headers"][b"content-type"].startswith(b"text/plain")
+    assert [a["status"] for a in answered] == [200, 200, 200, 200]
+    assert bridge.shed == 2 and bridge.waiting == 0

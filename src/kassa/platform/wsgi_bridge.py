@@ -15,9 +15,16 @@ only pages use (sessions, CSRF cookies, staff authentication, messages, locale n
 static files, htmx): about 0.1 ms of CPU per request, a tenth of a small API call. Every other
 path gets the whole `MIDDLEWARE`.
 
-A request thread keeps its database connection between requests only through the pool
-configured in settings; Django's `request_finished` signal (fired when the response is closed,
-in the same thread) returns it.
+Each request thread keeps one database connection for the life of the process (the default,
+`KASSA_DATABASE_POOL_SIZE=0`: the threads are a fixed set); with a pool configured, Django's
+`request_finished` signal (fired when the response is closed, in the same thread) returns it.
+
+The queue in front of the threads is bounded (`KASSA_WEB_QUEUE_LIMIT` requests waiting for a
+thread, per process): past it a request is answered at once with 503 and `Retry-After: 1`
+from the event loop, instead of waiting behind work the process cannot finish in time. Under
+overload the requests that are taken keep their latency and the rest can go to another node or
+come back (docs/deployment.md has the measurement). `/healthz` is never shed: a liveness probe
+that failed under load would have the process restarted.
 
 Streaming responses (CSV exports) are iterated in the request thread; each chunk is handed to
 the loop and the thread waits until it is written, so a slow client slows the producer instead
@@ -48,11 +55,12 @@ class ClientGone(Exception):
 
 
 class _Response:
-    __slots__ = ("headers", "status")
+    __slots__ = ("headers", "status", "taken")
 
     def __init__(self) -> None:
         self.status = 500
         self.headers: list[tuple[bytes, bytes]] = []
+        self.taken = False  # a thread took the request off the queue
 
     def start(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         self.status = int(status.split(" ", 1)[0])
@@ -106,6 +114,27 @@ def build_environ(scope: Scope, body: bytes) -> dict[str, Any]:
 
 
 API_PATHS = ("/v1/", "/hooks/", "/healthz", "/readyz")
+NEVER_SHED = ("/healthz",)
+RETRY_AFTER_SECONDS = 1
+
+_BUSY_JSON = (
+    b'{"error": {"type": "api_error", "code": "server_busy", "message": "The server is busy;'
+    b' retry the request after a second.", "param": null}}'
+)
+_BUSY_TEXT = b"Kassa is busy. Please try again in a moment.\n"
+
+
+def _busy_response(path: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    json = path.startswith(API_PATHS)
+    body = _BUSY_JSON if json else _BUSY_TEXT
+    content_type = b"application/json" if json else b"text/plain; charset=utf-8"
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    return headers, body
 
 
 class LaneHandler(WSGIHandler):
@@ -136,6 +165,7 @@ class WSGIBridge:
         api_app: Callable[..., Iterable[bytes]] | None = None,
         threads: int | None = None,
         max_body_bytes: int | None = None,
+        queue_limit: int | None = None,
     ) -> None:
         self.wsgi_app = wsgi_app or WSGIHandler()
         self.api_app = api_app or (
@@ -147,6 +177,14 @@ class WSGIBridge:
         self.executor = ThreadPoolExecutor(
             max_workers=threads or settings.KASSA_WEB_THREADS, thread_name_prefix="kassa-web"
         )
+        self.queue_limit: int = (
+            queue_limit if queue_limit is not None else settings.KASSA_WEB_QUEUE_LIMIT
+        )
+        # Requests handed to the pool that no thread has taken yet. Incremented on the loop,
+        # decremented by the thread that takes the request.
+        self.waiting = 0
+        self._waiting_lock = threading.Lock()
+        self.shed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -164,11 +202,25 @@ class WSGIBridge:
         if size > len(body):
             # Too large: Django's RequestSizeLimitMiddleware answers 413 from the length.
             environ["CONTENT_LENGTH"] = str(size)
+        if self.waiting >= self.queue_limit and not scope["path"].startswith(NEVER_SHED):
+            self.shed += 1
+            headers, busy = _busy_response(scope["path"])
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": busy})
+            return
         loop = asyncio.get_running_loop()
         response = _Response()
-        whole = await loop.run_in_executor(
-            self.executor, self._run, environ, response, loop, receive, send
-        )
+        with self._waiting_lock:
+            self.waiting += 1
+        try:
+            whole = await loop.run_in_executor(
+                self.executor, self._run, environ, response, loop, receive, send
+            )
+        except BaseException:
+            with self._waiting_lock:
+                if not response.taken:
+                    self.waiting -= 1  # never reached a thread (shutdown, cancellation)
+            raise
         if whole is not None:  # the whole answer, computed in the thread
             await send(
                 {
@@ -204,6 +256,9 @@ class WSGIBridge:
     ) -> bytes | None:
         """Run the app in this thread. A plain response comes back as bytes for the loop to
         send; a streaming one is written from here chunk by chunk and None is returned."""
+        with self._waiting_lock:
+            self.waiting -= 1
+            response.taken = True
         app = self.api_app if environ["PATH_INFO"].startswith(API_PATHS) else self.wsgi_app
         result = app(environ, response.start)
         try:
