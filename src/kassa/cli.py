@@ -41,25 +41,9 @@ def _database_error_message(exc: Exception) -> str:
 def _check_database() -> None:
     """Fail fast, with one sentence, when PostgreSQL cannot be reached (the connection pool
     would otherwise keep retrying for its whole timeout)."""
-    from django.conf import settings
+    from kassa.platform.dbinfo import check_reachable
 
-    db = settings.DATABASES["default"]
-    if "postgresql" not in db["ENGINE"]:
-        return
-    import psycopg
-    from django.db.utils import OperationalError
-
-    try:
-        psycopg.connect(
-            host=db["HOST"] or None,
-            port=db["PORT"] or None,
-            user=db["USER"] or None,
-            password=db["PASSWORD"] or None,
-            dbname=db["NAME"],
-            connect_timeout=5,
-        ).close()
-    except psycopg.Error as exc:
-        raise OperationalError(str(exc)) from None
+    check_reachable()
 
 
 def _migrate(verbosity: int = 0) -> None:

@@ -1,5 +1,6 @@
 """Connection parameters for the long-lived PostgreSQL connections that LISTEN (the cache
-invalidation listener, the live balance hub): Django's own settings, outside its pool."""
+invalidation listener, the live balance hub): Django's own settings, outside its pool; and a
+quick check that the database can be reached at all."""
 
 from __future__ import annotations
 
@@ -23,3 +24,18 @@ def listener_conninfo(application_name: str) -> dict[str, Any]:
         if key not in {"pool", "connect_timeout"} and isinstance(value, str):
             params[key] = value
     return {k: v for k, v in params.items() if v is not None}
+
+
+def check_reachable() -> None:
+    """Raise Django's OperationalError (with psycopg's message) when the configured PostgreSQL
+    cannot be reached within five seconds; nothing on SQLite."""
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        return
+    import psycopg
+    from django.db.utils import OperationalError
+
+    try:
+        psycopg.connect(**listener_conninfo("kassa-check")).close()
+    except psycopg.Error as exc:
+        raise OperationalError(str(exc)) from None

@@ -1,101 +1,165 @@
-"""Running the web server: uvicorn, one process or several.
+"""Running the web server: uvicorn through its public API, one process or several.
 
-With several worker processes uvicorn shares one listening socket between them, and whichever
+One process: `uvicorn.Server(config).run()`. Several: Kassa starts the worker processes itself
+(multiprocessing, spawned) and each runs `uvicorn.Server(config).run(sockets=[its socket])`;
+this module supervises them (a worker that dies is started again, SIGINT or SIGTERM stops them
+all). Nothing here subclasses or calls uvicorn's private supervisors, so a uvicorn upgrade can
+only break what its documented API promises (docs/upgrading.md).
+
+With several workers uvicorn would share one listening socket between them, and whichever
 process wakes first accepts: under keep-alive traffic one worker can end up with nearly every
 connection while the others idle (measured: 16 benchmark connections, one worker at 90 % of a
 core, the other idle). On Linux each worker here gets its own socket bound with SO_REUSEPORT,
-so the kernel spreads new connections over the workers evenly. Elsewhere the shared socket is
-kept.
+so the kernel spreads new connections over the workers evenly. Elsewhere one socket is shared.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import signal
 import socket
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import uvicorn
-from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 APP = "kassa.asgi:application"
+GRACEFUL_SECONDS = 5
+# A worker that dies sooner than this after its start is restarted only after a pause that
+# grows (up to RESTART_PAUSE_MAX), so a worker that cannot start does not spin the CPU.
+HEALTHY_AFTER = 10.0
+RESTART_PAUSE_MAX = 10.0
+
+logger = logging.getLogger("kassa.webserver")
+
+
+def config_options(host: str, port: int) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "lifespan": "off",
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
 
 
 def reuse_port_supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def bind_reuse_port(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
-class ReusePortSupervisor(Multiprocess):
-    """uvicorn's supervisor (signals, health checks, restarts) with a socket per worker."""
-
-    def __init__(self, config: uvicorn.Config, worker_sockets: list[socket.socket]) -> None:
-        super().__init__(config, sockets=[])
-        self.worker_sockets = worker_sockets
-
-    def _process(self, index: int) -> Process:
-        process = Process(self.config, [self.worker_sockets[index]])
-        process.start()
-        return process
-
-    def init_processes(self) -> None:
-        self.processes = [self._process(i) for i in range(self.processes_num)]
-
-    def restart_all(self) -> None:
-        for index, old in enumerate(self.processes):
-            if self.should_exit.is_set():
-                return
-            new = self._process(index)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
-                new.kill()
-                new.join()
-                return
-            old.terminate()
-            old.join()
-            self.processes[index] = new
-
-    def keep_subprocess_alive(self) -> None:
-        if self.should_exit.is_set():
-            return
-        for index, process in enumerate(self.processes):
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
-                continue
-            process.kill()
-            process.join()
-            if self.should_exit.is_set():
-                return
-            self.processes[index] = self._process(index)
-
-
 def serve(host: str, port: int, workers: int) -> None:
     """Serve Kassa until SIGINT or SIGTERM."""
-    config = uvicorn.Config(
-        APP,
-        host=host,
-        port=port,
-        workers=workers,
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
     if workers <= 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn.Config(APP, **config_options(host, port))).run()
         return
-    if reuse_port_supported():
-        sockets = [bind_reuse_port(host, port) for _ in range(workers)]
-    else:
-        sockets = [config.bind_socket()] * workers
+    reuse = reuse_port_supported()
+    sockets = [bind(host, port, reuse_port=True) for _ in range(workers)] if reuse else []
+    if not reuse:
+        sockets = [bind(host, port, reuse_port=False)] * workers
     try:
-        ReusePortSupervisor(config, sockets).run()
+        Supervisor(sockets, config_options(host, port)).run()
     finally:
         for sock in set(sockets):
             sock.close()
+
+
+def _worker_main(sock: socket.socket, options: dict[str, Any]) -> None:
+    """A worker process: uvicorn on the socket it was given (it handles SIGINT and SIGTERM
+    itself, finishing the requests under way)."""
+    uvicorn.Server(uvicorn.Config(APP, **options)).run(sockets=[sock])
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    started: float = field(default_factory=time.monotonic)
+    failures: int = 0  # deaths in a row soon after starting
+
+
+class Supervisor:
+    """Starts one uvicorn process per socket, restarts those that die, stops them all on
+    SIGINT or SIGTERM (each finishes its requests under way, then is killed if it must)."""
+
+    def __init__(self, sockets: list[socket.socket], options: dict[str, Any]) -> None:
+        self.sockets = sockets
+        self.options = options
+        self.context = multiprocessing.get_context("spawn")
+        self.stop = threading.Event()
+        self.workers: list[_Worker] = []
+
+    def _start(self, index: int, failures: int = 0) -> _Worker:
+        process = self.context.Process(
+            target=_worker_main,
+            args=(self.sockets[index], self.options),
+            name=f"kassa-web-{index}",
+            daemon=False,
+        )
+        process.start()
+        return _Worker(index, process, failures=failures)
+
+    def _signalled(self, signum: int, frame: Any) -> None:
+        self.stop.set()
+
+    def run(self) -> None:
+        previous = {
+            signum: signal.signal(signum, self._signalled)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            self.workers = [self._start(i) for i in range(len(self.sockets))]
+            while not self.stop.wait(0.5):
+                self._keep_alive()
+        finally:
+            self._shutdown()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _keep_alive(self) -> None:
+        now = time.monotonic()
+        for position, worker in enumerate(self.workers):
+            if worker.process.is_alive():
+                if worker.failures and now - worker.started > HEALTHY_AFTER:
+                    worker.failures = 0
+                continue
+            worker.process.join()
+            failures = worker.failures + 1 if now - worker.started < HEALTHY_AFTER else 0
+            pause = min(RESTART_PAUSE_MAX, 0.5 * 2**failures) if failures else 0.0
+            logger.warning(
+                "web worker %d exited with code %s; starting it again in %.1f s",
+                worker.index,
+                worker.process.exitcode,
+                pause,
+            )
+            if pause and self.stop.wait(pause):
+                return
+            self.workers[position] = self._start(worker.index, failures)
+
+    def _shutdown(self) -> None:
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        deadline = time.monotonic() + GRACEFUL_SECONDS + 5
+        for worker in self.workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
