@@ -18,24 +18,28 @@ from tests.ledger.helpers import assert_ledger_balanced
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _plans() -> dict[str, tuple[int, int]]:
+def _plans() -> dict[tuple[str, str], tuple[int, int]]:
+    """(name, statement) -> (generic plans, custom plans) of the ledger's prepared statements.
+    By name: one text can be prepared twice, for parameters of other types."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE 'WITH acc AS%%'"
+            "SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["WITH acc AS%"],
         )
-        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+        return {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
 
 
-def _planned_since(before: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
-    """The (generic, custom) plans made since `before` was read, per statement that made any:
-    a connection can come from a pool with other tests' statements and counts on it."""
-    after = _plans()
+def _planned_since(
+    before: dict[tuple[str, str], tuple[int, int]],
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """The (generic, custom) plans made since `before` was read, per prepared statement that
+    made any: a connection can come from a pool with other tests' statements and counts on it."""
     found = {}
-    for statement, (generic, custom) in after.items():
-        old_generic, old_custom = before.get(statement, (0, 0))
+    for key, (generic, custom) in _plans().items():
+        old_generic, old_custom = before.get(key, (0, 0))
         if (generic, custom) != (old_generic, old_custom):
-            found[statement] = (generic - old_generic, custom - old_custom)
+            found[key] = (generic - old_generic, custom - old_custom)
     return found
 
 
@@ -67,7 +71,7 @@ def test_single_postings_keep_a_generic_plan(accounts: Any) -> None:
     with transaction.atomic():  # behind a savepoint, the same statement
         for n in range(5):
             ledger.post(org.id, _move(f"nested-{n}", source, wallet, 10))
-    plans = [p for s, p in _planned_since(before).items() if "unnest" not in s]
+    plans = [p for (_, s), p in _planned_since(before).items() if "unnest" not in s]
     assert len(plans) == 1, plans
     generic, custom = plans[0]
     # PostgreSQL tries custom plans for the first five executions, then keeps the generic one.
@@ -85,7 +89,7 @@ def test_batches_use_the_generic_plan_and_restore_the_setting(accounts: Any) -> 
         ledger.post_batch(org.id, [_move(f"b{n}-{i}", source, wallet, 1) for i in range(3)])
         assert _plan_cache_mode() == before
     # (Checked before the refusals, whose rollbacks start new transactions.)
-    batch_plans = [p for s, p in _planned_since(counted).items() if "unnest" in s]
+    batch_plans = [p for (_, s), p in _planned_since(counted).items() if "unnest" in s]
     assert len(batch_plans) == 1, _plans()
     generic, custom = batch_plans[0]
     assert custom == 0 and generic == 8, batch_plans
