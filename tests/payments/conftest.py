@@ -99,12 +99,3 @@ def pay(
         return api.get(f"/v1/payments/{payment['id']}").json()
 
     return run
-
-
-# The Stripe simulator's fixtures (tests/payments/stripe_support.py).
-from tests.payments.stripe_support import (  # noqa: E402, F401
-    deliver,
-    stripe_account,
-    stripe_shopper,
-    stripe_sim,
-)

@@ -123,7 +123,7 @@ def test_other_organizations_payments_are_invisible(pay: Any) -> None:
 def test_reprocess_a_failed_gateway_event(sandbox: Any, org: Any, tasks: Any) -> None:
     from kassa.core.ids import new_id
     from kassa.payments import inbound
-    from kassa.payments.gateways import sandbox_provider
+    from kassa.payments.gateways.sandbox import provider as sandbox_provider
     from tests.payments.test_inbound import event_body
 
     future = new_id("pay")

@@ -13,7 +13,7 @@ from django.test import Client
 
 from kassa.ledger.models import LedgerTransaction
 from kassa.payments import inbound
-from kassa.payments.gateways import sandbox_provider
+from kassa.payments.gateways.sandbox import provider as sandbox_provider
 from kassa.payments.models import GatewayEvent, Payment
 from tests.ledger.helpers import assert_ledger_balanced
 

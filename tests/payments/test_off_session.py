@@ -52,7 +52,7 @@ def test_authentication_required_asks_the_customer(
     assert charged["failure_code"] == "authentication_required"
     assert charged["checkout_url"]  # the link the customer gets to finish it on-session
     # No blind retry: the provider saw exactly one charge attempt for this payment.
-    from kassa.payments.gateways.sandbox_models import SandboxCharge
+    from kassa.payments.gateways.sandbox.models import SandboxCharge
 
     assert SandboxCharge.objects.filter(payment_id=charged["id"]).count() == 1
     shopper.pay(charged["checkout_url"], sandbox.id, CARDS["3ds"], approve_3ds=True)
@@ -66,7 +66,7 @@ def test_authentication_required_asks_the_customer(
     [(CARDS["declined"], "card_declined"), (CARDS["insufficient"], "insufficient_funds")],
 )
 def test_saved_card_declines(api: Any, pay: Any, card: str, code: str) -> None:
-    from kassa.payments.gateways.sandbox_models import SandboxCard
+    from kassa.payments.gateways.sandbox.models import SandboxCard
 
     customer, method = save_card(api, pay, CARDS["success"])
     SandboxCard.objects.update(number=card.replace(" ", ""))  # the card stops working

@@ -171,7 +171,7 @@ def test_unpaid_checkout_expires(api: Any, sandbox: Any, shopper: Any) -> None:
     Payment.objects.filter(pk=payment["id"]).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    from kassa.payments.gateways.sandbox_models import SandboxCheckout
+    from kassa.payments.gateways.sandbox.models import SandboxCheckout
 
     SandboxCheckout.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert reconcile_payment.call(payment["id"]) == "expired"

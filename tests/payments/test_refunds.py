@@ -9,7 +9,7 @@ import pytest
 from kassa.events.models import Event
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount
-from kassa.payments.gateways.sandbox_models import SandboxRefund
+from kassa.payments.gateways.sandbox.models import SandboxRefund
 from kassa.payments.models import Refund
 from tests.ledger.helpers import assert_ledger_balanced
 from tests.payments.conftest import CARDS
@@ -88,7 +88,7 @@ def test_refund_of_another_organizations_payment_is_404(pay: Any, make_api: Any)
 def test_provider_refusal_releases_the_hold(
     api: Any, pay: Any, org: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kassa.payments.gateways import sandbox_provider
+    from kassa.payments.gateways.sandbox import provider as sandbox_provider
 
     payment = pay(CARDS["success"], amount=1000, currency="EUR")
 
@@ -111,7 +111,7 @@ def test_unreachable_provider_keeps_the_refund_pending_and_retries(
 ) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    from kassa.payments.gateways import sandbox_provider
+    from kassa.payments.gateways.sandbox import provider as sandbox_provider
 
     payment = pay(CARDS["success"], amount=1000, currency="EUR")
     real = sandbox_provider.refund
@@ -138,7 +138,7 @@ def test_unreachable_provider_keeps_the_refund_pending_and_retries(
 def test_pending_refund_reserves_its_amount(
     api: Any, pay: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kassa.payments.gateways import sandbox_provider
+    from kassa.payments.gateways.sandbox import provider as sandbox_provider
 
     payment = pay(CARDS["success"], amount=1000, currency="EUR")
     monkeypatch.setattr(

@@ -9,7 +9,7 @@ import pytest
 from kassa.core.actors import Actor
 from kassa.core.services import add_staff_member
 from kassa.events.models import Event
-from kassa.payments.gateways.sandbox_models import SandboxCard
+from kassa.payments.gateways.sandbox.models import SandboxCard
 from kassa.wallets import auto_topup, services
 from kassa.wallets.models import AutoTopUpAttempt, Wallet
 from tests.ledger.helpers import assert_ledger_balanced
@@ -129,7 +129,7 @@ def test_three_declines_disable_and_tell_everyone(
 def test_authentication_required_emails_a_confirm_link(
     api: Any, wallet: Wallet, sandbox: Any, shopper: Any, tasks: Any, smtp: Any, org: Any
 ) -> None:
-    from kassa.payments.gateways.sandbox_models import SandboxCharge
+    from kassa.payments.gateways.sandbox.models import SandboxCharge
 
     method = save_card(api, wallet, sandbox, shopper, tasks, CARDS["3ds"])
     enable(api, wallet, method)

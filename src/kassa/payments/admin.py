@@ -19,7 +19,7 @@ from kassa.core.money import format_money
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
-from kassa.payments.gateways import octo_services
+from kassa.payments.gateways.octo import services as octo_services
 from kassa.payments.gateways.registry import available_providers, gateway_class, gateway_for
 from kassa.payments.models import (
     ClickTransaction,

@@ -14,7 +14,8 @@ from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
 from kassa.core.schemas import ErrorOut
 from kassa.payments import accounts, inbound, refunds, services
-from kassa.payments.gateways import octo_services, sandbox_provider
+from kassa.payments.gateways.octo import services as octo_services
+from kassa.payments.gateways.sandbox import provider as sandbox_provider
 from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Refund
 from kassa.payments.representations import (
     gateway_account_dict,

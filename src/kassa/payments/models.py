@@ -285,11 +285,11 @@ class GatewayEvent(models.Model):
         return self.normalized.get(key)
 
 
-# Connector tables belong to this app (see gateways/sandbox_models.py, click_models.py).
-from kassa.payments.gateways.click_models import ClickTransaction  # noqa: E402
-from kassa.payments.gateways.octo_models import OctoPayment  # noqa: E402
-from kassa.payments.gateways.payme_models import PaymeTransaction  # noqa: E402
-from kassa.payments.gateways.sandbox_models import (  # noqa: E402
+# Connector tables belong to this app (see gateways/<name>/models.py).
+from kassa.payments.gateways.click.models import ClickTransaction  # noqa: E402
+from kassa.payments.gateways.octo.models import OctoPayment  # noqa: E402
+from kassa.payments.gateways.payme.models import PaymeTransaction  # noqa: E402
+from kassa.payments.gateways.sandbox.models import (  # noqa: E402
     SandboxCard,
     SandboxCharge,
     SandboxCheckout,

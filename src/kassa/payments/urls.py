@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from kassa.payments import sandbox_views, views
+from kassa.payments import views
+from kassa.payments.gateways.sandbox import views as sandbox_views
 
 urlpatterns = [
     path("checkout/<str:token>", views.checkout, name="checkout"),

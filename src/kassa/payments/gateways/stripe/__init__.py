@@ -1,0 +1,3 @@
+"""Stripe, through the official SDK. See docs/gateways/stripe.md.
+
+connector.py (the Gateway). Tests: tests/payments/gateways/stripe/."""
