@@ -8,19 +8,20 @@
   and the customer finishes on-session through our hosted checkout; we never retry blindly.
 - Refunds carry our refund id as idempotency key and in their metadata; partial refunds work.
 - `POST /hooks/stripe/<gateway account id>` is verified with the SDK's own `Stripe-Signature`
-  check (300 s tolerance, any of several v1 signatures) and normalized here.
+  check (300 s tolerance, any of several v1 signatures) and normalized in webhooks.py.
 - The reconciliation poll asks about a payment by its PaymentIntent or Checkout Session, or,
   when the answer to an off-session call was lost, searches PaymentIntents by our metadata.
 
 The API base is configurable (option `api_base`, else the KASSA_STRIPE_API_BASE setting) so the
 tests can run the real SDK against tests/simulators/stripe_sim.py. See docs/gateways/stripe.md.
+The metadata keys, status maps and error mapping the connector and the webhooks share live in
+protocol.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -38,7 +39,6 @@ from kassa.payments.gateways.base import (
     CheckoutSession,
     Field,
     Gateway,
-    GatewayError,
     InboundRequest,
     NormalizedEvent,
     Outcome,
@@ -46,18 +46,21 @@ from kassa.payments.gateways.base import (
     RefundOutcome,
     RefundRequest,
     RefundResult,
-    SavedMethod,
     StatusResult,
-    VerificationError,
 )
 from kassa.payments.gateways.registry import register
-
-logger = logging.getLogger("kassa.payments.stripe")
-
-TOLERANCE_SECONDS = 300  # stripe.Webhook.DEFAULT_TOLERANCE
-PAYMENT_KEY = "kassa_payment_id"
-REFUND_KEY = "kassa_refund_id"
-FLOW_KEY = "kassa_flow"  # "checkout" or "off_session", on the PaymentIntent
+from kassa.payments.gateways.stripe import webhooks
+from kassa.payments.gateways.stripe.protocol import (
+    FLOW_KEY,
+    PAYMENT_KEY,
+    REFUND_KEY,
+    REFUND_OUTCOMES,
+    gateway_error,
+    id_of,
+    intent_failure_code,
+    intent_outcome,
+    intent_status,
+)
 
 # Checkout pages exist in these of our locales; Stripe picks the browser's for the others.
 _CHECKOUT_LOCALES = {"en": "en", "de": "de", "ru": "ru"}
@@ -65,17 +68,6 @@ _CHECKOUT_LOCALES = {"en": "en", "de": "de", "ru": "ru"}
 _SESSION_MIN = timedelta(minutes=31)
 _SESSION_MAX = timedelta(hours=23, minutes=59)
 
-_PI_OUTCOMES = {
-    "succeeded": Outcome.SUCCEEDED,
-    "processing": Outcome.PROCESSING,
-    "requires_action": Outcome.REQUIRES_ACTION,
-    "canceled": Outcome.CANCELED,
-}
-_REFUND_OUTCOMES = {
-    "succeeded": RefundOutcome.SUCCEEDED,
-    "failed": RefundOutcome.FAILED,
-    "canceled": RefundOutcome.FAILED,
-}
 _KEY_PREFIXES = {"secret_key": ("sk_", "rk_"), "publishable_key": ("pk_",)}
 
 
@@ -242,7 +234,7 @@ class StripeGateway(Gateway):
                 options={"idempotency_key": key},
             )
         except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         return CheckoutSession(
             redirect_url=str(session.url),
             gateway_reference=session.id,
@@ -336,13 +328,13 @@ class StripeGateway(Gateway):
             if code == "authentication_required" or decline == "authentication_required":
                 return ChargeResult(
                     Outcome.REQUIRES_ACTION,
-                    gateway_reference=_id_of(declined_intent),
+                    gateway_reference=id_of(declined_intent),
                     failure_code="authentication_required",
                     failure_message=exc.user_message or "The card requires authentication.",
                 )
             return ChargeResult(
                 Outcome.FAILED,
-                gateway_reference=_id_of(declined_intent),
+                gateway_reference=id_of(declined_intent),
                 failure_code=decline or code,
                 failure_message=exc.user_message or "The card was declined.",
             )
@@ -353,15 +345,15 @@ class StripeGateway(Gateway):
                     failure_code="payment_method_missing",
                     failure_message=exc.user_message or "The saved card is gone at Stripe.",
                 )
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         except stripe.StripeError as exc:
             # Lost or refused for a reason we cannot judge: the payment stays pending and the
             # reconciliation poll finds the PaymentIntent by its metadata.
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         return ChargeResult(
-            _intent_outcome(intent),
+            intent_outcome(intent),
             gateway_reference=intent.id,
-            failure_code=_intent_failure_code(intent),
+            failure_code=intent_failure_code(intent),
         )
 
     # -- refunds -------------------------------------------------------------------------
@@ -387,11 +379,11 @@ class StripeGateway(Gateway):
                 return RefundResult(
                     RefundOutcome.FAILED, failure_message=exc.user_message or str(exc)
                 )
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         return RefundResult(
-            _REFUND_OUTCOMES.get(str(made.status), RefundOutcome.PENDING),
+            REFUND_OUTCOMES.get(str(made.status), RefundOutcome.PENDING),
             gateway_reference=made.id,
             failure_message=getattr(made, "failure_reason", None) or None,
         )
@@ -405,8 +397,8 @@ class StripeGateway(Gateway):
             try:
                 session = client.v1.checkout.sessions.retrieve(reference)
             except stripe.StripeError as exc:
-                raise _gateway_error(exc) from exc
-            return _id_of(session.payment_intent)
+                raise gateway_error(exc) from exc
+            return id_of(session.payment_intent)
         found = self._search_intent(client, payment_id)
         return found.id if found is not None else None
 
@@ -416,7 +408,7 @@ class StripeGateway(Gateway):
         reference = payment.gateway_reference or ""
         try:
             if reference.startswith("pi_"):
-                return _intent_status(client.v1.payment_intents.retrieve(reference))
+                return intent_status(client.v1.payment_intents.retrieve(reference))
             if reference.startswith("cs_"):
                 return self._session_status(client, reference)
             if not payment.off_session:
@@ -425,12 +417,12 @@ class StripeGateway(Gateway):
                 return None
             intent = self._search_intent(client, payment.payment_id)
         except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
-        return _intent_status(intent) if intent is not None else None
+            raise gateway_error(exc) from exc
+        return intent_status(intent) if intent is not None else None
 
     def _session_status(self, client: stripe.StripeClient, session_id: str) -> StatusResult:
         session = client.v1.checkout.sessions.retrieve(session_id)
-        intent = _id_of(session.payment_intent)
+        intent = id_of(session.payment_intent)
         if session.status == "complete":
             if session.payment_status == "paid":
                 return StatusResult(
@@ -452,7 +444,7 @@ class StripeGateway(Gateway):
                 {"query": f"metadata['{PAYMENT_KEY}']:'{payment_id}'", "limit": 20}
             )
         except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
         intents = sorted(found.data, key=lambda i: i.created, reverse=True)
         for intent in intents:
             if intent.status == "succeeded":
@@ -468,219 +460,8 @@ class StripeGateway(Gateway):
             elif reference.startswith("pi_"):
                 client.v1.payment_intents.cancel(reference)
         except stripe.StripeError as exc:
-            raise _gateway_error(exc) from exc
+            raise gateway_error(exc) from exc
 
     # -- inbound -------------------------------------------------------------------------
     def parse_inbound(self, request: InboundRequest) -> list[NormalizedEvent]:
-        header = request.headers.get("stripe-signature")
-        if not header:
-            raise VerificationError("missing Stripe-Signature header")
-        try:
-            payload = request.body.decode("utf-8")
-            stripe.WebhookSignature.verify_header(
-                payload, header, self.account.credentials["webhook_secret"], TOLERANCE_SECONDS
-            )
-        except UnicodeDecodeError as exc:
-            raise VerificationError("the body is not UTF-8") from exc
-        except stripe.SignatureVerificationError as exc:
-            raise VerificationError(str(exc.user_message or exc)) from exc
-        try:
-            event = json.loads(payload)
-            event_id = str(event["id"])
-            kind = str(event["type"])
-            obj = event["data"]["object"]
-            if not isinstance(obj, dict):
-                raise TypeError("data.object is not an object")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise VerificationError(f"malformed event: {exc}") from exc
-        if bool(event.get("livemode")) == self.account.test_mode:
-            mode = "live" if event.get("livemode") else "test"
-            raise VerificationError(f"a {mode}-mode event for a differently moded account")
-        occurred = datetime.fromtimestamp(int(event.get("created") or 0), UTC)
-        if kind.startswith("checkout.session."):
-            return [_session_event(event_id, kind, obj, occurred)]
-        if kind in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-            return [self._intent_event(event_id, kind, obj, occurred)]
-        if kind == "charge.refunded":
-            return self._refund_events(event_id, kind, obj, occurred)
-        return [NormalizedEvent(external_id=event_id, raw_type=kind, kind="other")]
-
-    def _intent_event(
-        self, event_id: str, kind: str, intent: dict[str, Any], occurred: datetime
-    ) -> NormalizedEvent:
-        metadata = intent.get("metadata") or {}
-        error = intent.get("last_payment_error") or {}
-        outcome: Outcome
-        if kind == "payment_intent.succeeded":
-            outcome = Outcome.SUCCEEDED
-        elif "authentication_required" in (error.get("code"), error.get("decline_code")):
-            outcome = Outcome.REQUIRES_ACTION
-        elif metadata.get(FLOW_KEY) == "off_session":
-            outcome = Outcome.FAILED
-        else:
-            # A declined try inside an open Checkout Session: the customer may try again there.
-            outcome = Outcome.PENDING
-        saved = None
-        if (
-            outcome == Outcome.SUCCEEDED
-            and intent.get("setup_future_usage")
-            and intent.get("customer")
-        ):
-            saved = self._saved_method(
-                _id_of(intent.get("payment_method")), _id_of(intent.get("customer"))
-            )
-        amount = intent.get("amount_received") or intent.get("amount")
-        return NormalizedEvent(
-            external_id=event_id,
-            raw_type=kind,
-            kind="payment",
-            outcome=outcome,
-            payment_id=metadata.get(PAYMENT_KEY),
-            gateway_reference=intent.get("id"),
-            amount=amount if outcome == Outcome.SUCCEEDED else None,
-            currency=str(intent.get("currency", "")).upper() or None,
-            failure_code=(error.get("decline_code") or error.get("code")) if error else None,
-            failure_message=error.get("message") if error else None,
-            saved_method=saved,
-            occurred_at=occurred,
-        )
-
-    def _saved_method(self, method_id: str | None, customer_id: str | None) -> SavedMethod | None:
-        """The card a checkout saved, with what the customer recognizes it by. Stripe's event
-        names only its id; the details are one call away (best effort: a card without them
-        can still be charged)."""
-        if not method_id:
-            return None
-        card: Any = None
-        try:
-            card = self._client().v1.payment_methods.retrieve(method_id).card
-        except stripe.StripeError as exc:
-            logger.warning("stripe: no details for %s: %s", method_id, exc)
-        return SavedMethod(
-            gateway_reference=method_id,
-            kind="card",
-            brand=str(getattr(card, "brand", "") or ""),
-            last4=str(getattr(card, "last4", "") or ""),
-            exp_month=getattr(card, "exp_month", None),
-            exp_year=getattr(card, "exp_year", None),
-            gateway_customer_reference=customer_id,
-        )
-
-    def _refund_events(
-        self, event_id: str, kind: str, charge: dict[str, Any], occurred: datetime
-    ) -> list[NormalizedEvent]:
-        refunds = (charge.get("refunds") or {}).get("data")
-        if refunds is None:
-            # API versions since 2022-11-15 leave the refund list out of the Charge.
-            try:
-                listed = self._client().v1.refunds.list({"charge": charge["id"], "limit": 100})
-            except stripe.StripeError as exc:
-                raise _gateway_error(exc) from exc
-            refunds = [r.to_dict() for r in listed.data]
-        metadata = charge.get("metadata") or {}
-        events = []
-        for refund in refunds:
-            refund_meta = refund.get("metadata") or {}
-            outcome = _REFUND_OUTCOMES.get(refund.get("status", ""), RefundOutcome.PENDING)
-            events.append(
-                NormalizedEvent(
-                    # One Stripe event lists every refund of the charge so far.
-                    external_id=f"{event_id}/{refund['id']}",
-                    raw_type=kind,
-                    kind="refund",
-                    outcome=outcome,
-                    payment_id=refund_meta.get(PAYMENT_KEY) or metadata.get(PAYMENT_KEY),
-                    gateway_reference=_id_of(charge.get("payment_intent")),
-                    refund_id=refund_meta.get(REFUND_KEY),
-                    refund_gateway_reference=refund["id"],
-                    amount=refund.get("amount"),
-                    currency=str(refund.get("currency", "")).upper() or None,
-                    failure_message=refund.get("failure_reason"),
-                    occurred_at=occurred,
-                )
-            )
-        return events
-
-
-def _session_event(
-    event_id: str, kind: str, session: dict[str, Any], occurred: datetime
-) -> NormalizedEvent:
-    payment_id = session.get("client_reference_id") or (session.get("metadata") or {}).get(
-        PAYMENT_KEY
-    )
-    intent = _id_of(session.get("payment_intent"))
-    amount = None
-    if kind == "checkout.session.expired":
-        outcome: Outcome = Outcome.EXPIRED
-    elif kind == "checkout.session.async_payment_failed":
-        outcome = Outcome.FAILED
-    elif (
-        kind == "checkout.session.completed" and session.get("payment_status") == "paid"
-    ) or kind == "checkout.session.async_payment_succeeded":
-        outcome = Outcome.SUCCEEDED
-        amount = session.get("amount_total")
-    elif kind == "checkout.session.completed":
-        outcome = Outcome.PROCESSING  # a delayed payment method: its result comes later
-    else:
-        return NormalizedEvent(external_id=event_id, raw_type=kind, kind="other")
-    return NormalizedEvent(
-        external_id=event_id,
-        raw_type=kind,
-        kind="payment",
-        outcome=outcome,
-        payment_id=payment_id,
-        gateway_reference=intent or session.get("id"),
-        amount=amount,
-        currency=str(session.get("currency", "")).upper() or None,
-        occurred_at=occurred,
-    )
-
-
-def _id_of(value: Any) -> str | None:
-    """An expandable field: an id string, an object with an id, or nothing."""
-    if value is None or isinstance(value, str):
-        return value or None
-    if isinstance(value, Mapping):
-        found = value.get("id")
-        return str(found) if found else None
-    found = getattr(value, "id", None)
-    return str(found) if found else None
-
-
-def _intent_outcome(intent: Any) -> Outcome:
-    status = str(intent.status)
-    if status in _PI_OUTCOMES:
-        return _PI_OUTCOMES[status]
-    if status == "requires_payment_method" and _intent_failure_code(intent):
-        if _intent_failure_code(intent) == "authentication_required":
-            return Outcome.REQUIRES_ACTION
-        return Outcome.FAILED
-    return Outcome.PENDING
-
-
-def _intent_failure_code(intent: Any) -> str | None:
-    error = getattr(intent, "last_payment_error", None)
-    if not error:
-        return None
-    return getattr(error, "decline_code", None) or getattr(error, "code", None)
-
-
-def _intent_status(intent: Any) -> StatusResult:
-    metadata = getattr(intent, "metadata", None) or {}
-    outcome = _intent_outcome(intent)
-    if outcome == Outcome.FAILED and metadata.get(FLOW_KEY) != "off_session":
-        outcome = Outcome.PENDING  # a Checkout Session may still be paid with another card
-    error = getattr(intent, "last_payment_error", None)
-    return StatusResult(
-        outcome,
-        gateway_reference=intent.id,
-        amount=intent.amount_received if outcome == Outcome.SUCCEEDED else None,
-        currency=str(intent.currency).upper(),
-        failure_code=_intent_failure_code(intent),
-        failure_message=getattr(error, "message", None) if error else None,
-    )
-
-
-def _gateway_error(exc: stripe.StripeError) -> GatewayError:
-    logger.warning("stripe: %s (%s)", type(exc).__name__, exc.user_message or exc)
-    return GatewayError(f"Stripe: {exc.user_message or type(exc).__name__}")
+        return webhooks.parse_event(request, self.account, self._client)
