@@ -7,7 +7,7 @@ class BookingsConfig(AppConfig):
     verbose_name = "Bookings"
 
     def ready(self) -> None:
-        from kassa.bookings import demo, events, purpose, tasks  # noqa: F401  (registrations)
+        from kassa.bookings import demo, events, purposes, tasks  # noqa: F401  (registrations)
         from kassa.bookings.admin_dashboard import register_cards
         from kassa.bookings.emails import register_types
 

@@ -7,7 +7,7 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets"
 
     def ready(self) -> None:
-        from kassa.wallets import demo, events, notifications, tasks, topups  # noqa: F401
+        from kassa.wallets import demo, events, notifications, purposes, tasks  # noqa: F401
         from kassa.wallets.stream_publish import connect_receiver
 
         connect_receiver()

@@ -32,9 +32,10 @@ from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.links import checkout_url
 from kassa.payments.models import Payment, PaymentMethod, PaymentStatus
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, TopUpStatus, Wallet
+from kassa.wallets.purposes import PURPOSE
 from kassa.wallets.representations import attempt_dict, wallet_dict
 from kassa.wallets.rules import check_topup_amount, settings_for
-from kassa.wallets.topups import PURPOSE, new_topup
+from kassa.wallets.topups import new_topup
 
 MAX_CONSECUTIVE_FAILURES = 3
 # An attempt whose payment was never created (the process died in between) is given up after.
