@@ -9,7 +9,7 @@ class BookingsConfig(AppConfig):
     def ready(self) -> None:
         from kassa.bookings import demo, events, purposes, tasks  # noqa: F401  (registrations)
         from kassa.bookings.admin_dashboard import register_cards
-        from kassa.bookings.emails import register_types
+        from kassa.bookings.notifications import register_types
 
         register_types()
         register_cards()

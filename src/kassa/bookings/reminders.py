@@ -31,7 +31,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from kassa.bookings import clock, emails, links
+from kassa.bookings import clock, links, notifications
 from kassa.bookings.models import BOOKING_ACCOUNT_KIND, Booking, Reminder, ReminderSettings
 from kassa.bookings.representations import reminder_dict
 from kassa.core import audit
@@ -292,7 +292,7 @@ def _deliver(reminder: Reminder, booking: Booking) -> str:
         reminder.save(update_fields=["status", "skip_reason"])
         return reason
     link, _token = links.link_for_reminder(booking)
-    notification = emails.queue_reminder(booking, reminder, link, days_left)
+    notification = notifications.queue_reminder(booking, reminder, link, days_left)
     reminder.status = Reminder.Status.SENT
     reminder.sent_at = now
     reminder.payment_link = link

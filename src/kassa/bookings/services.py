@@ -158,7 +158,7 @@ def record_payment(booking: Booking, payment: Payment) -> None:
 
     The link it was made through is used up, the booking's events are written and the
     customer's receipt (and, when the balance reaches zero, the paid-in-full email) queued."""
-    from kassa.bookings import emails
+    from kassa.bookings import notifications
 
     now = clock.now()
     booking.forget_amounts()
@@ -187,4 +187,4 @@ def record_payment(booking: Booking, payment: Payment) -> None:
             emit(booking.organization_id, "booking.partially_paid", data)
         elif fully_paid_now:
             emit(booking.organization_id, "booking.paid", data)
-    emails.queue_receipt(booking, payment, paid_in_full=fully_paid_now)
+    notifications.queue_receipt(booking, payment, paid_in_full=fully_paid_now)

@@ -7,11 +7,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Customer portal"
 
     def ready(self) -> None:
-        from kassa.notifications.services import register_type
-
-        register_type(
-            "portal.sign_in_link",
-            label="Portal sign-in link",
-            template="portal/email/sign_in_link",
-            channels=("email",),
-        )
+        from kassa.portal import notifications  # noqa: F401  (registrations)
