@@ -260,5 +260,5 @@ UNFOLD = {
     "SITE_HEADER": "Kassa",
     "SITE_SYMBOL": "payments",
     "SHOW_HISTORY": False,
-    "DASHBOARD_CALLBACK": "kassa.core.admin_site.dashboard_callback",
+    "DASHBOARD_CALLBACK": "kassa.core.admin_dashboard.dashboard_callback",
 }

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from kassa.bookings import clock
 from kassa.bookings.models import Booking, PaymentLink, Reminder
-from kassa.core.admin_site import register_cards as register_provider
+from kassa.core.admin_dashboard import register_cards as register_provider
 from kassa.core.money import format_money
 from kassa.payments.models import Payment, PaymentStatus
 
