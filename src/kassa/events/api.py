@@ -14,6 +14,7 @@ from kassa.core.pagination import ListParams, paginate
 from kassa.core.schemas import ErrorOut
 from kassa.events import webhooks
 from kassa.events.models import Event, WebhookDelivery, WebhookEndpoint
+from kassa.events.representations import delivery_dict, endpoint_dict, event_dict
 from kassa.events.schemas import (
     DeletedOut,
     EventFilters,
@@ -28,7 +29,6 @@ from kassa.events.schemas import (
     WebhookEndpointOut,
     WebhookEndpointUpdate,
 )
-from kassa.events.services import event_dict
 
 router = Router(tags=["events and webhooks"])
 ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
@@ -89,18 +89,18 @@ def create_endpoint(request: HttpRequest, body: WebhookEndpointIn) -> dict[str, 
         livemode=api_key_of(request).livemode,
         actor=_actor(request),
     )
-    return webhooks.endpoint_dict(endpoint, secret=secret)
+    return endpoint_dict(endpoint, secret=secret)
 
 
 @router.get("/webhook_endpoints", response={200: WebhookEndpointList, **ERRORS})
 def list_endpoints(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
     queryset = WebhookEndpoint.objects.filter(organization=organization_of(request))
-    return paginate(queryset, params, "we", webhooks.endpoint_dict)
+    return paginate(queryset, params, "we", endpoint_dict)
 
 
 @router.get("/webhook_endpoints/{endpoint_id}", response={200: WebhookEndpointOut, **ERRORS})
 def retrieve_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
-    return webhooks.endpoint_dict(get_endpoint(request, endpoint_id))
+    return endpoint_dict(get_endpoint(request, endpoint_id))
 
 
 @router.post(
@@ -116,7 +116,7 @@ def update_endpoint(
         body.model_dump(exclude_unset=True),
         actor=_actor(request),
     )
-    return webhooks.endpoint_dict(endpoint)
+    return endpoint_dict(endpoint)
 
 
 @router.post(
@@ -126,7 +126,7 @@ def disable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint = webhooks.set_endpoint_status(
         get_endpoint(request, endpoint_id), "disabled", actor=_actor(request)
     )
-    return webhooks.endpoint_dict(endpoint)
+    return endpoint_dict(endpoint)
 
 
 @router.post(
@@ -136,7 +136,7 @@ def enable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint = webhooks.set_endpoint_status(
         get_endpoint(request, endpoint_id), "enabled", actor=_actor(request)
     )
-    return webhooks.endpoint_dict(endpoint)
+    return endpoint_dict(endpoint)
 
 
 @router.delete("/webhook_endpoints/{endpoint_id}", response={200: DeletedOut, **ERRORS})
@@ -155,7 +155,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint, secret = webhooks.rotate_secret(
         get_endpoint(request, endpoint_id), actor=_actor(request)
     )
-    return webhooks.endpoint_dict(endpoint, secret=secret)
+    return endpoint_dict(endpoint, secret=secret)
 
 
 @router.post(
@@ -165,7 +165,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
 )
 def test_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     delivery = webhooks.send_test_event(get_endpoint(request, endpoint_id), actor=_actor(request))
-    return webhooks.delivery_dict(delivery)
+    return delivery_dict(delivery)
 
 
 @router.get(
@@ -183,7 +183,7 @@ def list_deliveries(
         queryset = queryset.filter(status=status)
     if event:
         queryset = queryset.filter(event_id=event)
-    return paginate(queryset, params, "whd", webhooks.delivery_dict)
+    return paginate(queryset, params, "whd", delivery_dict)
 
 
 @router.post(
@@ -221,4 +221,4 @@ def retrieve_delivery(request: HttpRequest, delivery_id: str) -> dict[str, Any]:
     ).first()
     if delivery is None:
         raise ResourceMissing(f"No such webhook delivery: {delivery_id!r}.", param="id")
-    return webhooks.delivery_dict(delivery, attempts=True)
+    return delivery_dict(delivery, attempts=True)

@@ -44,7 +44,7 @@ from kassa.events.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from kassa.events.services import event_dict
+from kassa.events.representations import event_dict
 from kassa.events.signing import signature_header
 from kassa.platform.http_client import HttpClient, RefusedAddress
 
@@ -187,7 +187,7 @@ def _claim_portable(token: str, now: datetime, limit: int) -> list[_Claimed]:
 
 
 def _body(row: _Claimed) -> str:
-    """The event as the API renders it (kassa.events.services.event_dict), as compact JSON.
+    """The event as the API renders it (kassa.events.representations.event_dict), as compact JSON.
     From PostgreSQL `data` arrives as JSON text and is spliced in rather than re-encoded."""
     if isinstance(row.event_data, str):
         head = {

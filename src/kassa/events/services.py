@@ -11,7 +11,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kassa.core.representations import iso
 from kassa.events.catalogue import EVENT_TYPES
 from kassa.events.models import Event
 from kassa.platform import fastdb
@@ -41,16 +40,6 @@ def emit(organization_id: str, event_type: str, obj: dict[str, Any]) -> Event:
         for listener in _listeners:
             listener(event)
     return event
-
-
-def event_dict(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "object": "event",
-        "type": event.type,
-        "created": iso(event.created_at),
-        "data": event.data,
-    }
 
 
 def prune_events(now: datetime | None = None, *, chunk: int = 1000) -> int:

@@ -18,7 +18,7 @@ from kassa.core.pagination import ListParams, paginate
 from kassa.core.schemas import ErrorOut
 from kassa.wallets import auto_topup, history, rules, services, topups
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet
-from kassa.wallets.representations import attempt_dict, topup_dict, wallet_dict
+from kassa.wallets.representations import attempt_dict, settings_dict, topup_dict, wallet_dict
 from kassa.wallets.schemas import (
     AttemptList,
     AutoTopUpIn,
@@ -106,17 +106,9 @@ def update_wallet(request: HttpRequest, wallet_id: str, body: WalletUpdate) -> d
 # -- settings --------------------------------------------------------------------------------
 
 
-def _settings_dict(found: Any) -> dict[str, Any]:
-    return {
-        "object": "wallet_settings",
-        "currency": found.currency,
-        **{name: getattr(found, name) for name in rules.SETTINGS_FIELDS},
-    }
-
-
 @router.get("/wallet_settings/{currency}", response={200: WalletSettingsOut, **ERRORS})
 def retrieve_settings(request: HttpRequest, currency: str) -> dict[str, Any]:
-    return _settings_dict(
+    return settings_dict(
         rules.settings_for(organization_of(request).id, normalize_currency(currency))
     )
 
@@ -130,7 +122,7 @@ def update_settings(request: HttpRequest, currency: str, body: WalletSettingsIn)
         changes,
         actor=Actor.for_api_key(api_key_of(request), request),
     )
-    return _settings_dict(found)
+    return settings_dict(found)
 
 
 # -- top-ups ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from typing import Any
 from kassa.core.representations import iso
 from kassa.ledger.models import LedgerEntry
 from kassa.payments.representations import payment_dict
-from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet
+from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet, WalletSettings
+from kassa.wallets.rules import SETTINGS_FIELDS
 
 # Ledger transaction kinds on a wallet account and the history type each one shows as.
 KIND_TO_TYPE = {
@@ -116,6 +117,14 @@ def attempt_dict(attempt: AutoTopUpAttempt) -> dict[str, Any]:
         "failure_message": attempt.failure_message or None,
         "created": iso(attempt.created_at),
         "finished_at": iso(attempt.finished_at),
+    }
+
+
+def settings_dict(found: WalletSettings) -> dict[str, Any]:
+    return {
+        "object": "wallet_settings",
+        "currency": found.currency,
+        **{name: getattr(found, name) for name in SETTINGS_FIELDS},
     }
 
 
