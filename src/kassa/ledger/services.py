@@ -10,10 +10,11 @@ when an account would end below its `min_balance` (a CHECK constraint on the tab
 whoever writes), `AlreadyReversed`, and `LedgerIntegrityError` for unknown or foreign accounts
 or mixed currencies (programming errors).
 
-PostgreSQL: one statement does all of it (`kassa.ledger.sql`), so the locks are held for that
-statement and the commit only. Inside a caller's transaction it runs behind a savepoint sent in
-the same round trip, so a refusal leaves the caller's transaction usable; a single transaction
-outside one runs in autocommit (one round trip in all); a batch outside one gets its own.
+PostgreSQL: one statement does all of it (`kassa.ledger.repository`), so the locks are held for
+that statement and the commit only. Inside a caller's transaction it runs behind a savepoint
+sent in the same round trip, so a refusal leaves the caller's transaction usable; a single
+transaction outside one runs in autocommit (one round trip in all); a batch outside one gets its
+own.
 
 SQLite (one writer at a time): read the accounts and the keys posted before, decide every
 refusal, then write; a refusal writes nothing.
@@ -35,7 +36,7 @@ from django.utils import timezone
 from kassa.core.errors import KassaError, StateConflict
 from kassa.core.money import MAX_AMOUNT
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from kassa.ledger.sql import (
+from kassa.ledger.repository import (
     AccountRow,
     EntryRow,
     NewEntry,

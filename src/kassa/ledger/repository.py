@@ -1,4 +1,4 @@
-"""The ledger's SQL, for PostgreSQL and SQLite.
+"""The ledger's repository: its SQL, for PostgreSQL and SQLite.
 
 `kassa.ledger.services` decides what to write; this module writes it in as few round trips and
 as little client work as each database allows. Every value is a bound parameter.
