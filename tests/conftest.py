@@ -79,7 +79,10 @@ def _cache_listener(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 
 @pytest.fixture(autouse=True)
 def _postgres_only(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("postgres") is None:
+    fastpath = request.node.get_closest_marker("fastpath") is not None
+    if fastpath and os.environ.get("KASSA_DB_FASTPATH", "1") in ("0", "false", "no", "off"):
+        pytest.skip("tests the PostgreSQL fast path, which KASSA_DB_FASTPATH=0 turns off")
+    if request.node.get_closest_marker("postgres") is None and not fastpath:
         return
     if connection.vendor == "postgresql":
         return

@@ -121,6 +121,8 @@ class Config:
     allow_private_webhook_urls: bool
     allowed_hosts: tuple[str, ...]
     database_pool_size: int = 0
+    # PostgreSQL's fast path (kassa.platform: pgwire, fastdb, deferred writes); off: stock Django.
+    db_fastpath: bool = True
     # Seconds a database round trip of the fast path may take before it is canceled.
     database_timeout: int = 30
     web_threads: int = 4
@@ -321,6 +323,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         database_pool_size=parse_int(
             "KASSA_DATABASE_POOL_SIZE", env.get("KASSA_DATABASE_POOL_SIZE"), 0, minimum=0
         ),
+        db_fastpath=parse_bool("KASSA_DB_FASTPATH", env.get("KASSA_DB_FASTPATH"), True),
         database_timeout=parse_int(
             "KASSA_DATABASE_TIMEOUT", env.get("KASSA_DATABASE_TIMEOUT"), 30, minimum=1, maximum=3600
         ),

@@ -31,6 +31,7 @@ KASSA_SSE_MAX_CONNECTIONS = CONFIG.sse_max_connections
 KASSA_WEB_THREADS = CONFIG.web_threads
 KASSA_WEB_QUEUE_LIMIT = CONFIG.web_queue_limit
 KASSA_DATABASE_TIMEOUT = CONFIG.database_timeout
+KASSA_DB_FASTPATH = CONFIG.db_fastpath
 KASSA_CACHE_SECONDS = CONFIG.cache_seconds
 KASSA_SSE_HEARTBEAT_SECONDS: float = CONFIG.sse_heartbeat_seconds
 KASSA_SSE_SEND_TIMEOUT: float = CONFIG.sse_send_timeout_seconds
@@ -139,7 +140,7 @@ def _database_settings() -> dict[str, Any]:
         "prepare_threshold": None,
     }
     if CONFIG.database_pool_size:
-        # Processes whose threads come and go (tests): a pool bounds their connections.
+        # Processes whose threads come and go: a pool bounds their connections.
         options["pool"] = {"min_size": 1, "max_size": CONFIG.database_pool_size, "timeout": 30}
     options.update(db.options)
     return {

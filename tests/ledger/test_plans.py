@@ -15,7 +15,7 @@ from kassa.ledger import services as ledger
 from kassa.ledger.services import InsufficientFunds
 from tests.ledger.helpers import assert_ledger_balanced
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.fastpath, pytest.mark.django_db(transaction=True)]
 
 
 def _plans() -> dict[tuple[str, str], tuple[int, int]]:

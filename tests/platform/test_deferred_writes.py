@@ -20,7 +20,7 @@ from kassa.ledger import services as ledger
 from kassa.platform import fastdb
 from tests.conftest import make_org
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.fastpath, pytest.mark.django_db(transaction=True)]
 
 
 class Trips:

@@ -11,7 +11,7 @@ from kassa.core.models import ApiKey, IdempotencyRecord, Organization
 from kassa.events.models import Event
 from kassa.platform import fastdb
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.postgres, pytest.mark.fastpath, pytest.mark.django_db]
 
 
 def test_insert_and_get_round_trip_every_kind_of_field(org: Organization) -> None:

@@ -22,7 +22,7 @@ from psycopg import pq
 
 from kassa.platform import fastdb, pgwire
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.fastpath, pytest.mark.django_db(transaction=True)]
 
 
 def in_thread(work: Callable[[], Any], deadline: float = 60) -> Any:

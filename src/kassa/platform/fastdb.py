@@ -8,9 +8,11 @@ once per model and reused: the same columns, the same conversions (the fields' o
 `get_db_prep_save` on the way in, the backend's and the fields' converters on the way out) and
 the same instances (`Model.from_db`) as the ORM's, so callers keep working with model objects.
 
-On PostgreSQL the statements are bound server-side and prepared once per connection (no
-quoting of every parameter into the SQL text in Python, no parse and plan in PostgreSQL each
-time); on SQLite they go through Django's cursor.
+The statements are bound server-side and prepared once per connection (no quoting of every
+parameter into the SQL text in Python, no parse and plan in PostgreSQL each time), through
+`kassa.platform.pgwire`. This is the fast path: PostgreSQL only, and only while
+`KASSA_DB_FASTPATH` is on (`active()`). Repositories check `active()` and use the ORM
+otherwise (SQLite, or the fast path switched off), so every caller works both ways.
 
 Writes send `pre_save` and `post_save` as the ORM's `save()` does (when a model has receivers:
 django-tasks-db sets a task's `run_after` in one, the hot caches watch a few models in
@@ -26,8 +28,8 @@ a transaction that ends in such writes costs one round trip for all of them and 
 (and holds its row locks that much shorter). A rollback drops the queue, a rollback to a
 savepoint the writes queued inside it. The one difference a caller sees: a deferred write's
 error (none is expected: their keys are minted in Python) is raised by the next statement or
-the commit of the same transaction, not by the call. Outside a transaction, and on SQLite,
-the write is sent at once.
+the commit of the same transaction, not by the call. Outside a transaction the write is sent
+at once.
 """
 
 from __future__ import annotations
@@ -51,6 +53,23 @@ from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_save, pre_save
 
 from kassa.platform.db.postgresql.base import DatabaseWrapper as PostgresWrapper
+
+
+def active() -> bool:
+    """Whether the fast path serves the default database: Kassa's PostgreSQL backend with
+    `KASSA_DB_FASTPATH` on. Repositories use fastdb when it does and the ORM when it does not."""
+    return getattr(connections[DEFAULT_DB_ALIAS], "kassa_fastpath", False) is True
+
+
+def _fast() -> PostgresWrapper:
+    conn = connections[DEFAULT_DB_ALIAS]
+    if not (isinstance(conn, PostgresWrapper) and conn.kassa_fastpath):
+        raise RuntimeError(
+            "kassa.platform.fastdb is the PostgreSQL fast path and it is not active here "
+            "(SQLite, or KASSA_DB_FASTPATH=0): repositories use the ORM then"
+        )
+    return conn
+
 
 # Fields whose get_db_prep_save hands a value of this exact type (or None) over unchanged;
 # such values skip the call (a tenth of a hot insert's CPU), anything else goes through it.
@@ -119,32 +138,26 @@ def _prepare(plan: _Plan, field: Any, value: Any, conn: BaseDatabaseWrapper) -> 
 
 
 def _execute(
-    conn: BaseDatabaseWrapper,
+    conn: PostgresWrapper,
     statement: str,
     params: Sequence[Any],
     *,
     fetch: bool,
     many: bool = False,
 ) -> Any:
-    """Run one statement; with `fetch` the first row (or with `many` all of them)."""
-    if isinstance(conn, PostgresWrapper):
-        # Any deferred writes go first, in the same round trip (kassa.platform.pgwire).
-        rows = conn.run_batch([(statement, params, fetch)])[0]
-        if not fetch:
-            return None
-        assert rows is not None
-        return rows if many else (rows[0] if rows else None)
-    with conn.cursor() as django_cursor:
-        django_cursor.execute(statement, params)
-        if not fetch:
-            return None
-        return django_cursor.fetchall() if many else django_cursor.fetchone()
+    """Run one statement; with `fetch` the first row (or with `many` all of them). Any deferred
+    writes go first, in the same round trip (kassa.platform.pgwire)."""
+    rows = conn.run_batch([(statement, params, fetch)])[0]
+    if not fetch:
+        return None
+    assert rows is not None
+    return rows if many else (rows[0] if rows else None)
 
 
-def _deferred(conn: BaseDatabaseWrapper, statement: str, params: list[Any]) -> bool:
+def _deferred(conn: PostgresWrapper, statement: str, params: list[Any]) -> bool:
     """Queue a write for the next statement or the COMMIT (see `Deferred writes` above);
-    False (nothing queued) outside a transaction and on SQLite."""
-    if isinstance(conn, PostgresWrapper) and conn.in_atomic_block:
+    False (nothing queued) outside a transaction."""
+    if conn.in_atomic_block:
         conn.queue_deferred(statement, params)
         return True
     return False
@@ -152,7 +165,7 @@ def _deferred(conn: BaseDatabaseWrapper, statement: str, params: list[Any]) -> b
 
 def execute(statement: str, params: Sequence[Any], *, defer: bool = False) -> None:
     """Run a statement whose result is not needed (deferred with `defer`)."""
-    conn = connections[DEFAULT_DB_ALIAS]
+    conn = _fast()
     if not (defer and _deferred(conn, statement, list(params))):
         _execute(conn, statement, params, fetch=False)
 
@@ -179,26 +192,21 @@ def select[M: Model](
     limit: int | None = None,
 ) -> list[M]:
     """The rows of `model` matching `where` (SQL over its columns, `%s` placeholders). `lock`
-    adds FOR UPDATE where the database has it (SQLite's transactions take the write lock up
-    front instead). `annotations` are (attribute, SQL expression) pairs selected too and set
+    adds FOR UPDATE. `annotations` are (attribute, SQL expression) pairs selected too and set
     on each instance; their placeholders come before those of `where` in `params`."""
-    return _select(
-        connections[DEFAULT_DB_ALIAS], Query(model, where, params, lock, annotations, limit)
-    )
+    return _select(_fast(), Query(model, where, params, lock, annotations, limit))
 
 
-def _select[M: Model](conn: BaseDatabaseWrapper, query: Query[M]) -> list[M]:
+def _select[M: Model](conn: PostgresWrapper, query: Query[M]) -> list[M]:
     statement = _select_statement(conn, query)
     rows = _execute(conn, statement, list(query.params), fetch=True, many=True)
     return _instances(conn, query, rows)
 
 
 def select_together(*queries: Query[Any]) -> list[list[Any]]:
-    """Several selects in one round trip on PostgreSQL (in order: their row locks are taken in
-    the order given), one after the other elsewhere; the rows of each."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    if not isinstance(conn, PostgresWrapper):
-        return [_select(conn, q) for q in queries]
+    """Several selects in one round trip (in order: their row locks are taken in the order
+    given); the rows of each."""
+    conn = _fast()
     results = conn.run_batch([(_select_statement(conn, q), list(q.params), True) for q in queries])
     return [_instances(conn, q, rows) for q, rows in zip(queries, results, strict=True)]
 
@@ -280,7 +288,7 @@ def insert(instance: Model, *, skip_conflicts: bool = False, defer: bool = False
     INSERT is a deferred write (module docstring) when it can be: inside a transaction on
     PostgreSQL, for a row whose key is minted in Python."""
     model = type(instance)
-    conn = connections[DEFAULT_DB_ALIAS]
+    conn = _fast()
     plan = _plan(model, conn)
     _send_pre_save(instance, conn.alias, None)
     statement = plan.inserts.get(skip_conflicts)
@@ -314,7 +322,7 @@ def update(instance: Model, fields: Sequence[str], *, defer: bool = False) -> No
     """UPDATE the named fields (attribute names) of a saved instance from its values (a
     deferred write with `defer`, inside a transaction on PostgreSQL)."""
     model = type(instance)
-    conn = connections[DEFAULT_DB_ALIAS]
+    conn = _fast()
     plan = _plan(model, conn)
     names = tuple(fields)
     _send_pre_save(instance, conn.alias, frozenset(names))

@@ -29,6 +29,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
+from kassa.platform import pg
+
 logger = logging.getLogger("kassa.platform.hotcache")
 
 CHANNEL = "kassa_cache"
@@ -147,9 +149,7 @@ def changed(*names: str) -> None:
     _clear(names)
     if connection.in_atomic_block:
         transaction.on_commit(lambda: _clear(names))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, ",".join(names)])
+    pg.notify(CHANNEL, ",".join(names))  # (nothing on SQLite)
 
 
 # -- the listener ---------------------------------------------------------------------------

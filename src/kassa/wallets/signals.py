@@ -18,7 +18,7 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from kassa.ledger.models import LedgerAccount, LedgerEntry
-from kassa.platform import fastdb
+from kassa.platform import pg
 
 balance_changed = Signal()
 
@@ -38,20 +38,16 @@ def send_balance_changed_on_commit(
     kassa_wallet_balance`) from inside the transaction, as a deferred write (sent with the
     COMMIT): PostgreSQL delivers a notification when its transaction commits and drops it when
     it rolls back."""
-    from django.db import connections
-
     from kassa.wallets.stream_hub import CHANNEL, BalanceEvent
 
-    conn = connections[using or "default"]
-    if conn.vendor == "postgresql":
-        event = BalanceEvent(
-            wallet_id=wallet_id,
-            organization_id=organization_id,
-            balance=balance,
-            currency=currency,
-            sequence=sequence,
-        )
-        fastdb.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()], defer=True)
+    event = BalanceEvent(
+        wallet_id=wallet_id,
+        organization_id=organization_id,
+        balance=balance,
+        currency=currency,
+        sequence=sequence,
+    )
+    pg.notify(CHANNEL, event.to_json())  # (nothing on SQLite, where one process serves)
 
     def send() -> None:
         balance_changed.send(

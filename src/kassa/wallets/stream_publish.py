@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from kassa.platform.dbinfo import listener_conninfo
+from kassa.platform import listen
 from kassa.wallets.signals import balance_changed
 from kassa.wallets.stream_hub import (
     CHANNEL,
@@ -29,8 +29,6 @@ from kassa.wallets.stream_hub import (
 )
 
 logger = logging.getLogger("kassa.wallets.stream")
-
-_RECONNECT_MAX_SECONDS = 10.0
 
 
 def on_balance_changed(
@@ -58,38 +56,25 @@ def connect_receiver() -> None:
 
 
 async def postgres_listener(hub: Hub) -> None:
-    """LISTEN on one connection for this process and dispatch to the hub, reconnecting with
-    backoff. After a reconnect every stream resynchronises from the database, because
+    """LISTEN for this process and dispatch to the hub (kassa.platform.listen reconnects with
+    backoff). After a reconnect every stream resynchronises from the database, because
     notifications sent while the connection was down are lost."""
-    import psycopg
-
-    delay = 0.25
     connected_before = False
-    while True:
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                autocommit=True, **listener_conninfo("kassa-sse-listener")
-            )
-            async with conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                hub.listening.set()
-                if connected_before:
-                    hub.resync_all()
-                connected_before = True
-                delay = 0.25
-                async for note in conn.notifies():
-                    dispatch_notification(hub, note.payload)
-        except asyncio.CancelledError:
-            hub.listening.clear()
-            raise
-        except Exception as exc:
-            hub.listening.clear()
-            logger.warning(
-                "SSE listener connection lost; reconnecting",
-                extra={"error": str(exc), "retry_in": delay},
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
+
+    def listening() -> None:
+        nonlocal connected_before
+        hub.listening.set()
+        if connected_before:
+            hub.resync_all()
+        connected_before = True
+
+    await listen.listen_forever(
+        CHANNEL,
+        application_name="kassa-sse-listener",
+        on_notify=lambda payload: dispatch_notification(hub, payload),
+        on_listening=listening,
+        on_lost=hub.listening.clear,
+    )
 
 
 def _newest_states(wallet_ids: list[str]) -> list[BalanceEvent]:
@@ -157,6 +142,6 @@ async def sqlite_poller(hub: Hub) -> None:
 def listener_for_database() -> ListenerFactory:
     """How this process hears about changes made by other processes: LISTEN on PostgreSQL,
     polling on SQLite."""
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if listen.available():
         return postgres_listener
     return sqlite_poller

@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend with two changes.
+"""Django's PostgreSQL backend with two changes (the second only on the fast path).
 
 No `varchar_pattern_ops` ("_like") indexes. For every indexed text column (every foreign key to
 a prefixed id, every `db_index` string) Django adds a second index that only serves
@@ -10,7 +10,9 @@ ones older installations have.
 Deferred writes (`kassa.platform.fastdb`, `defer=True`): writes that nothing in the transaction
 reads back wait on the connection and are sent in one pipeline ahead of the next statement,
 whoever sends it (Django's cursors here, `fastdb`, the ledger), or together with the COMMIT.
-See "Deferred writes" in `kassa.platform.fastdb`.
+See "Deferred writes" in `kassa.platform.fastdb`. With `KASSA_DB_FASTPATH=0` nothing is
+deferred and every method below hands over to Django's own: the backend is then stock Django
+(client-side binding, psycopg's transactions), less the "_like" indexes.
 """
 
 from __future__ import annotations
@@ -41,12 +43,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from django.conf import settings
+
+        # The fast path (kassa.platform.fastdb, pgwire, deferred writes), read once per
+        # connection wrapper: KASSA_DB_FASTPATH.
+        self.kassa_fastpath: bool = bool(getattr(settings, "KASSA_DB_FASTPATH", True))
         self.kassa_deferred: list[Deferred] = []
         # Savepoints rolled back before they reached the server: Django releases a savepoint
         # after rolling back to it, which then has nothing to release.
         self.kassa_unsent_savepoints: set[str] = set()
 
     def queue_deferred(self, statement: str, params: list[Any]) -> None:
+        assert self.kassa_fastpath, "deferred writes are the fast path's"
         self.ensure_connection()
         with self.wrap_database_errors:
             self.kassa_deferred.append(pgwire.convert(self.connection, statement, params))
@@ -56,6 +64,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def run_batch(self, items: list[pgwire.Item]) -> list[pgwire.Rows | None]:
         """The queued writes, then `items`, in one round trip; the rows of each of `items`."""
+        assert self.kassa_fastpath, "batches through pgwire are the fast path's"
         self.ensure_connection()
         assert self.connection is not None
         conn = self.connection
@@ -91,6 +100,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # but deferred writes yet) is committed in one round trip, or rolled back in none.
 
     def _set_autocommit(self, autocommit: bool) -> None:
+        if not self.kassa_fastpath:
+            super()._set_autocommit(autocommit)  # type: ignore[misc]  # (django-stubs omit it)
+            return
         if self.connection is not None and not self.connection.autocommit:
             with self.wrap_database_errors:
                 self.connection.autocommit = True
@@ -106,11 +118,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return not (self.kassa_deferred and self.kassa_deferred[0] is _BEGIN)
 
     def _cursor(self, name: str | None = None) -> Any:
-        if self.kassa_deferred:
+        if self.kassa_deferred:  # (always empty with the fast path off)
             self.send_deferred()
         return super()._cursor(name)  # type: ignore[misc]  # (django-stubs omit it)
 
     def _commit(self) -> None:
+        if not self.kassa_fastpath:
+            super()._commit()  # type: ignore[misc]  # (django-stubs omit it)
+            return
         self.kassa_unsent_savepoints.clear()
         if self.kassa_deferred == [_BEGIN]:
             self.kassa_deferred = []  # nothing happened in this transaction
@@ -122,6 +137,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super()._commit()  # type: ignore[misc]  # (django-stubs omit it)
 
     def _rollback(self) -> None:
+        if not self.kassa_fastpath:
+            super()._rollback()  # type: ignore[misc]  # (django-stubs omit it)
+            return
         begun = self._begun()
         self.kassa_deferred = []
         self.kassa_unsent_savepoints.clear()
@@ -133,9 +151,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # block that rolls back before anything inside it reached the server costs nothing.
 
     def _savepoint(self, sid: str) -> None:
+        if not self.kassa_fastpath:
+            super()._savepoint(sid)  # type: ignore[misc]  # (django-stubs omit it)
+            return
         self.kassa_deferred.append(self._command(self.ops.savepoint_create_sql(sid)))
 
     def _savepoint_commit(self, sid: str) -> None:
+        if not self.kassa_fastpath:
+            super()._savepoint_commit(sid)  # type: ignore[misc]  # (django-stubs omit it)
+            return
         if sid in self.kassa_unsent_savepoints:
             self.kassa_unsent_savepoints.discard(sid)
             return
@@ -145,6 +169,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # The queue is sent whole whenever anything is sent: if the SAVEPOINT is still queued,
         # it and what follows it are all there is to undo; if it was sent, everything still
         # queued came after it.
+        if not self.kassa_fastpath:
+            super()._savepoint_rollback(sid)  # type: ignore[misc]  # (django-stubs omit it)
+            return
         create = self.ops.savepoint_create_sql(sid).encode()
         for index, queued in enumerate(self.kassa_deferred):
             if queued.params is None and queued.query == create:
