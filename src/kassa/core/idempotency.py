@@ -21,11 +21,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
+from kassa.core import repository
 from kassa.core.auth import bearer_token
 from kassa.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest, KassaError
 from kassa.core.models import IdempotencyRecord
 from kassa.core.services import authenticate_api_key
-from kassa.platform import fastdb
 
 KEY_TTL = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
@@ -75,7 +75,7 @@ class IdempotencyMiddleware(MiddlewareMixin):
             expires_at=now + KEY_TTL,
         )
         # One statement, committed on its own (autocommit) before the view runs.
-        if fastdb.insert(record, skip_conflicts=True):
+        if repository.claim_key(record):
             request.kassa_idempotency = record  # type: ignore[attr-defined]
             return None
 
@@ -122,7 +122,7 @@ class IdempotencyMiddleware(MiddlewareMixin):
         record.response_status = status
         record.response_body = response.content
         record.response_content_type = response.get("Content-Type", "application/json")
-        fastdb.update(
+        repository.save_record(
             record, ["status", "response_status", "response_body", "response_content_type"]
         )
         return response

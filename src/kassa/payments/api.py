@@ -13,7 +13,7 @@ from kassa.core.auth import api_key_of, organization_of, require_test_mode
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
 from kassa.core.schemas import ErrorOut
-from kassa.payments import accounts, inbound, refunds, services
+from kassa.payments import accounts, inbound, refunds, repository, services
 from kassa.payments.gateways.octo import services as octo_services
 from kassa.payments.gateways.sandbox import provider as sandbox_provider
 from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Refund
@@ -39,7 +39,6 @@ from kassa.payments.schemas import (
     RefundOut,
 )
 from kassa.payments.states import Source
-from kassa.platform import fastdb
 
 router = Router(tags=["payments"])
 ERRORS: dict[int, type[ErrorOut]] = {
@@ -60,9 +59,7 @@ def _actor(request: HttpRequest) -> Actor:
 def _get[T: (Payment, Refund, GatewayAccount, PaymentMethod)](
     request: HttpRequest, model: type[T], object_id: str, param: str = "id"
 ) -> T:
-    found = fastdb.get(
-        model, "id = %s AND organization_id = %s", [object_id, organization_of(request).id]
-    )
+    found = repository.get_owned(model, object_id, organization_of(request).id)
     if found is None:
         raise ResourceMissing(f"No such {model._meta.verbose_name}: {object_id!r}.", param=param)
     return found

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from kassa.core.errors import KassaError
 from kassa.payments import refunds as refund_services
-from kassa.payments import services
+from kassa.payments import repository, services
 from kassa.payments.accounts import account_by_id
 from kassa.payments.gateways.base import (
     EventRefused,
@@ -42,7 +42,6 @@ from kassa.payments.gateways.base import (
 from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.models import GatewayAccount, GatewayEvent, Payment, Refund
 from kassa.payments.states import InvalidTransition, Source
-from kassa.platform import fastdb
 
 logger = logging.getLogger("kassa.payments.inbound")
 
@@ -130,7 +129,7 @@ def _store(
         # A repeat (unique on provider and external id) is skipped without an error: it was
         # acknowledged and stored before, and is not processed again. (Two deliveries at once:
         # the second INSERT waits for the first transaction, then finds the row.)
-        if not fastdb.insert(record, skip_conflicts=True):
+        if not repository.store_gateway_event(record):
             return None
         if processable and inline:
             return Received(record, _apply(record, event)[1])
@@ -155,7 +154,7 @@ def _event_from(record: GatewayEvent) -> NormalizedEvent:
 
 def process(event_id: str) -> str:
     """Process one stored event; returns its resulting status."""
-    record = fastdb.get(GatewayEvent, "id = %s", [event_id])
+    record = repository.get_gateway_event(event_id)
     if record is None:
         raise GatewayEvent.DoesNotExist(event_id)
     return process_record(record)[0]
@@ -306,7 +305,7 @@ def _finish(
     record.last_error = note
     record.attempts += 1
     fields = ["status", "processed_at", "payment", "last_error", "attempts"]
-    fastdb.update(record, fields, defer=True)
+    repository.save_gateway_event(record, fields)
 
 
 def reprocess(event_id: str) -> None:

@@ -27,6 +27,7 @@ from kassa.core.validation import validate_metadata
 from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.payments import ledger as payment_ledger
+from kassa.payments import repository
 from kassa.payments.accounts import account_by_id, enabled_accounts
 from kassa.payments.gateways.base import (
     ChargeRequest,
@@ -43,7 +44,6 @@ from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Paymen
 from kassa.payments.purposes import purpose_of
 from kassa.payments.representations import payment_dict, payment_method_dict
 from kassa.payments.states import TERMINAL, Source, check_transition
-from kassa.platform import fastdb
 
 S = PaymentStatus
 
@@ -203,7 +203,7 @@ def create_payment(
     )
     with transaction.atomic():
         purpose_of(purpose).validate_new(payment)
-        fastdb.insert(payment, defer=True)
+        repository.insert_payment(payment)
         emit(organization.id, "payment.created", payment_dict(payment))
     if method is not None:
         return charge_off_session(payment)
@@ -339,12 +339,7 @@ def apply_outcome(
 
 
 def _payment(payment_id: str, organization_id: str | None, *, lock: bool) -> Payment:
-    if organization_id is None:
-        found = fastdb.get(Payment, "id = %s", [payment_id], lock=lock)
-    else:
-        found = fastdb.get(
-            Payment, "id = %s AND organization_id = %s", [payment_id, organization_id], lock=lock
-        )
+    found = repository.get_payment(payment_id, organization_id, lock=lock)
     if found is None:
         raise Payment.DoesNotExist(payment_id)
     return found
@@ -410,7 +405,7 @@ def transition(
         _record_details(payment, change, save=False)
         # Deferred: it travels with the ledger posting (or the COMMIT), and anything that
         # reads the payment again in this transaction sends it first.
-        fastdb.update(payment, _TRANSITION_FIELDS, defer=True)
+        repository.save_payment(payment, _TRANSITION_FIELDS)
         purpose = purpose_of(payment.purpose)
         if target == S.SUCCEEDED:
             purpose.lock(payment)

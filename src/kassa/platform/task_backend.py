@@ -1,5 +1,5 @@
 """django-tasks-db's database backend, with the row of a new task written by
-`kassa.platform.fastdb`.
+`kassa.platform.fastdb` (a deferred write) when the fast path is active.
 
 A task is enqueued inside nearly every change (the transactional outbox), and the backend's
 `objects.create` was a fifth of the CPU of taking in a gateway event (docs/benchmarks.md). The
@@ -20,6 +20,8 @@ from kassa.platform import fastdb
 
 class DatabaseBackend(BaseDatabaseBackend):
     def _task_to_db_task(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
+        if not fastdb.active():
+            return super()._task_to_db_task(task, args, kwargs)
         from django_tasks_db.models import DBTaskResult
 
         row: Any = DBTaskResult(

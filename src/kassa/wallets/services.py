@@ -31,8 +31,7 @@ from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.ledger import services as ledger
 from kassa.ledger.models import LedgerAccount, LedgerTransaction
-from kassa.platform import fastdb
-from kassa.wallets import alerts
+from kassa.wallets import alerts, repository
 from kassa.wallets.combining import PendingCharge, post_charge
 from kassa.wallets.models import Adjustment, Wallet
 from kassa.wallets.representations import charge_dict, wallet_dict
@@ -150,7 +149,7 @@ def get_wallet(organization: Organization | str, wallet_id: str, param: str = "i
 
 def wallet_for_charge(organization_id: str, wallet_id: str) -> Wallet:
     """The wallet, without its ledger account row (a charge needs only the account's id)."""
-    wallet = fastdb.get(Wallet, "id = %s AND organization_id = %s", [wallet_id, organization_id])
+    wallet = repository.wallet_for_charge(wallet_id, organization_id)
     if wallet is None:
         raise ResourceMissing(f"No such wallet: {wallet_id!r}.", param="id")
     return wallet

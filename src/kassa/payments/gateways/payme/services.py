@@ -38,6 +38,7 @@ from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
 from kassa.core.ids import ID_MAX_LENGTH
 from kassa.payments.gateways.base import AccountConfig
+from kassa.payments.gateways.payme import repository
 from kassa.payments.gateways.payme.models import PaymeTransaction
 from kassa.payments.gateways.payme.protocol import (
     PaymeError,
@@ -52,7 +53,6 @@ from kassa.payments.models import GatewayAccount, Payment, PaymentStatus
 from kassa.payments.purposes import purpose_of
 from kassa.payments.services import Change, transition
 from kassa.payments.states import Source
-from kassa.platform import fastdb
 
 logger = logging.getLogger("kassa.payments.payme")
 
@@ -108,13 +108,7 @@ def check_perform_transaction(ctx: Context, params: dict[str, Any]) -> dict[str,
     payment_id = _account_value(ctx, params)
     # One query: the payment and whether Payme transactions hold it (live or expired).
     payment = _usable(
-        ctx,
-        fastdb.get(
-            Payment,
-            "id = %s AND organization_id = %s",
-            [now - TIMEOUT_MS, payment_id, ctx.organization_id],
-            annotations=_HOLDS,
-        ),
+        ctx, repository.payment_with_holds(payment_id, ctx.organization_id, now - TIMEOUT_MS)
     )
     if param_amount(params) != payment.amount:
         raise PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
@@ -147,22 +141,10 @@ def _create_locked(
     now = clock()
     # One round trip locks the payment, then this Payme id's transaction and whatever holds
     # the payment (found by the id asked for: none if the payment does not exist).
-    payments, found = fastdb.select_together(
-        fastdb.Query(
-            Payment,
-            "id = %s AND organization_id = %s",
-            [payment_id, ctx.organization_id],
-            lock=True,
-            limit=1,
-        ),
-        fastdb.Query(
-            PaymeTransaction,
-            "(gateway_account_id = %s AND payme_id = %s) OR (payment_id = %s AND state IN (1, 2))",
-            [ctx.account_id, payme_id, payment_id],
-            lock=True,
-        ),
+    payment, found = repository.lock_for_create(
+        ctx.account_id, ctx.organization_id, payment_id, payme_id
     )
-    payment = _usable(ctx, payments[0] if payments else None)
+    payment = _usable(ctx, payment)
     if amount != payment.amount:
         return PaymeFault(PaymeError.WRONG_AMOUNT, "amount")
     existing = next(
@@ -195,7 +177,7 @@ def _create_locked(
         state=State.CREATED,
         create_time=now,
     )
-    fastdb.insert(created)
+    repository.insert_transaction(created)
     if payment.gateway_account_id != ctx.account_id:
         # Paid through this account (Payme can reach any order): refunds, the ledger's
         # clearing account and reconciliation follow it.
@@ -251,7 +233,7 @@ def _perform_locked(ctx: Context, payme_id: str) -> dict[str, Any] | PaymeFault:
     txn.state = State.PERFORMED
     txn.perform_time = now
     txn.updated_at = timezone.now()
-    fastdb.update(txn, ["state", "perform_time", "updated_at"], defer=True)
+    repository.save_transaction(txn, ["state", "perform_time", "updated_at"])
     return _performed_result(txn)
 
 
@@ -286,7 +268,7 @@ def _cancel_created(txn: PaymeTransaction, payment: Payment, reason: int, now: i
     txn.reason = reason
     txn.cancel_time = now
     txn.updated_at = timezone.now()
-    fastdb.update(txn, ["state", "reason", "cancel_time", "updated_at"], defer=True)
+    repository.save_transaction(txn, ["state", "reason", "cancel_time", "updated_at"])
     if payment.status == S.PROCESSING:
         message = (
             "Payme cancelled the transaction: it was not completed in time."
@@ -501,46 +483,11 @@ def _expired(txn: PaymeTransaction, now: int) -> bool:
 def _lock(ctx: Context, payme_id: str) -> tuple[Payment, PaymeTransaction]:
     """Lock the payment of this account's transaction `payme_id` (by subquery), then the
     transaction: the same order as CreateTransaction, so no deadlocks. One round trip."""
-    payments, txns = fastdb.select_together(
-        fastdb.Query(
-            Payment,
-            f"id = (SELECT payment_id FROM {_TXN_TABLE}"  # noqa: S608 (the table name from _meta)
-            " WHERE gateway_account_id = %s AND payme_id = %s)",
-            [ctx.account_id, payme_id],
-            lock=True,
-            limit=1,
-        ),
-        fastdb.Query(
-            PaymeTransaction,
-            "gateway_account_id = %s AND payme_id = %s",
-            [ctx.account_id, payme_id],
-            lock=True,
-            limit=1,
-        ),
-    )
-    if not payments:
+    payment, txn = repository.lock_by_payme_id(ctx.account_id, payme_id)
+    if payment is None:
         raise PaymeFault(PaymeError.TRANSACTION_NOT_FOUND, "id")
-    assert txns  # its payment is locked: it cannot have gone away
-    return payments[0], txns[0]
-
-
-# The hot path's statements go through kassa.platform.fastdb: profiles of the bench showed
-# Django building querysets (and RawQuerySet resolving columns) as the largest CPU cost per
-# call. Whether Payme transactions hold a payment, read with the payment in one query:
-_TXN_TABLE = PaymeTransaction._meta.db_table
-_PAYMENT_TABLE = Payment._meta.db_table
-_HOLDS = (
-    (
-        "payme_held",
-        f"EXISTS(SELECT 1 FROM {_TXN_TABLE} h WHERE h.payment_id = {_PAYMENT_TABLE}.id"  # noqa: S608 (table names from _meta)
-        " AND h.state IN (1, 2))",
-    ),
-    (
-        "payme_live",
-        f"EXISTS(SELECT 1 FROM {_TXN_TABLE} h WHERE h.payment_id = {_PAYMENT_TABLE}.id"  # noqa: S608 (table names from _meta)
-        " AND (h.state = 2 OR (h.state = 1 AND h.payme_time >= %s)))",
-    ),
-)
+    assert txn is not None  # its payment is locked: it cannot have gone away
+    return payment, txn
 
 
 def _commit(work: Callable[[], dict[str, Any] | PaymeFault]) -> dict[str, Any]:

@@ -26,13 +26,13 @@ from django.tasks import task
 from django.utils import timezone
 
 from kassa.payments.gateways.base import CheckoutRequest, InboundRequest
+from kassa.payments.gateways.sandbox import repository
 from kassa.payments.gateways.sandbox.models import (
     SandboxCard,
     SandboxCharge,
     SandboxCheckout,
     SandboxRefund,
 )
-from kassa.platform import fastdb
 
 SIGNATURE_HEADER = "Kassa-Sandbox-Signature"
 TOLERANCE_SECONDS = 300
@@ -302,7 +302,7 @@ def simulate(account_id: str, payment_id: str, amount: int, currency: str, outco
         status=behaviour.outcome,
         failure_code=behaviour.failure_code,
     )
-    fastdb.insert(charge)
+    repository.insert_charge(charge)
     return json.dumps(_charge_event(charge, behaviour.outcome, behaviour.message))
 
 
