@@ -18,7 +18,7 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from kassa.ledger.models import LedgerAccount, LedgerEntry
-from kassa.platform import pg
+from kassa.wallets import repository
 
 balance_changed = Signal()
 
@@ -47,7 +47,7 @@ def send_balance_changed_on_commit(
         currency=currency,
         sequence=sequence,
     )
-    pg.notify(CHANNEL, event.to_json())  # (nothing on SQLite, where one process serves)
+    repository.notify_balance_changed(CHANNEL, event.to_json())
 
     def send() -> None:
         balance_changed.send(
