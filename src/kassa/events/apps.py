@@ -6,14 +6,11 @@ class EventsConfig(AppConfig):
     label = "events"
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from kassa.core.publishing import register_publisher
         from kassa.events import tasks  # noqa: F401  (registers the periodic prune)
         from kassa.events.dispatcher import run_dispatchers
         from kassa.events.services import emit, on_event
         from kassa.events.webhooks import fan_out
-        from kassa.notifications.services import register_type
         from kassa.platform.worker import register_service
 
         # Core and customers publish their events through kassa.core.publishing (they may not
@@ -26,9 +23,3 @@ class EventsConfig(AppConfig):
 
         clear_on_change(WebhookEndpoint, "webhook_endpoints")
         register_service("webhooks.dispatcher", run_dispatchers)
-        register_type(
-            "webhooks.endpoint_disabled",
-            label=str(_("Webhook endpoint disabled")),
-            template="events/email/endpoint_disabled",
-            audience="staff",
-        )

@@ -45,6 +45,7 @@ from kassa.events.models import (
     WebhookEndpoint,
 )
 from kassa.events.representations import event_dict
+from kassa.events.signals import endpoint_disabled
 from kassa.events.signing import signature_header
 from kassa.platform.http_client import HttpClient, RefusedAddress
 
@@ -407,9 +408,8 @@ def record(batch: list[Outgoing], outcomes: list[Outcome], *, now: datetime) -> 
 
 
 def disable_automatically(endpoint_id: str, reason: str, *, now: datetime) -> bool:
-    """Disable an endpoint the dispatcher gave up on and email the organization's owners."""
-    from kassa.notifications.services import notify_staff
-
+    """Disable an endpoint the dispatcher gave up on; the organization's owners are emailed
+    (kassa.notifications receives `endpoint_disabled`, in this transaction)."""
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
         if endpoint is None or endpoint.status != EndpointStatus.ENABLED:
@@ -418,16 +418,14 @@ def disable_automatically(endpoint_id: str, reason: str, *, now: datetime) -> bo
         endpoint.disabled_reason = reason
         endpoint.updated_at = now
         endpoint.save(update_fields=["status", "disabled_reason", "updated_at"])
-        notify_staff(
-            endpoint.organization_id,
-            "webhooks.endpoint_disabled",
-            context={
-                "endpoint_id": endpoint.id,
-                "url": endpoint.url,
-                "reason": reason,
-                "failing_since": iso(endpoint.failing_since) if endpoint.failing_since else "",
-            },
-            dedupe_key=f"webhook-endpoint-disabled:{endpoint.id}:{iso(now)}",
+        endpoint_disabled.send(
+            sender=WebhookEndpoint,
+            organization_id=endpoint.organization_id,
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            reason=reason,
+            failing_since=iso(endpoint.failing_since) if endpoint.failing_since else "",
+            disabled_at=now,
         )
     logger.warning("webhook endpoint %s disabled (%s)", endpoint_id, reason)
     return True

@@ -20,6 +20,8 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from kassa.notifications import tasks  # noqa: F401  (registrations)
+        from kassa.notifications import endpoint_alerts, tasks  # noqa: F401  (registrations)
+
+        endpoint_alerts.connect()
 
         post_migrate.connect(_make_vapid_keys, sender=self)
