@@ -266,12 +266,20 @@ def latency_summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
+def fastpath_mode() -> str:
+    """Which database mode Kassa runs in for this benchmark (KASSA_DB_FASTPATH reaches the
+    servers it starts through the environment)."""
+    off = os.environ.get("KASSA_DB_FASTPATH", "1").strip().lower() in ("0", "false", "no", "off")
+    return "off (stock Django and psycopg)" if off else "on"
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "db_fastpath": fastpath_mode(),
     }
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _server import admin_connect as _admin_connect
+from _server import fastpath_mode
 
 ACCOUNTS = 10_000
 BATCH = 100
@@ -196,6 +197,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "db_fastpath": fastpath_mode(),
         },
         "seconds_per_run": args.seconds,
         "transfers_per_second": results,

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, ROOT)
 from _server import admin_connect as _admin_connect  # noqa: E402
-from _server import percentile, setup  # noqa: E402
+from _server import fastpath_mode, percentile, setup  # noqa: E402
 
 
 def timed(calls: list[Any]) -> tuple[float, list[float]]:
@@ -127,7 +127,11 @@ def main() -> int:
         result = {
             "benchmark": "octo_notifications",
             "payments": args.payments,
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "db_fastpath": fastpath_mode(),
+            },
             "hook": summary(len(bodies), hook_time, hook_lat),
             "process": summary(len(events), process_time, process_lat),
             "duplicate": summary(len(again), dup_time, dup_lat),

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _server import fastpath_mode
 from ledger import _admin_connect, _django
 
 LIMIT_SECONDS = 10.0
@@ -236,6 +237,7 @@ def main() -> int:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "load_average": [round(x, 2) for x in load],
+            "db_fastpath": fastpath_mode(),
         },
     }
     print(json.dumps(result, indent=2))

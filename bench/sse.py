@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _server import connect, ensure_port_free
+from _server import connect, ensure_port_free, fastpath_mode
 from ledger import _admin_connect
 
 CHARGE = 100  # minor units per charge: a wallet's balance after round r is -CHARGE * r
@@ -395,6 +395,7 @@ def coordinate(args: argparse.Namespace) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "db_fastpath": fastpath_mode(),
             "load_average_at_end": os.getloadavg(),
         },
         "server_processes": 1,

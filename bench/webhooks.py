@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _server import fastpath_mode
 from ledger import _admin_connect
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/kassa_bench_webhooks"
@@ -366,6 +367,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
+        "db_fastpath": fastpath_mode(),
     }
     print(json.dumps(result, indent=2))
 
