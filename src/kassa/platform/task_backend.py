@@ -1,8 +1,9 @@
 """django-tasks-db's database backend, with the row of a new task written by
 `kassa.platform.fastdb` (a deferred write) when the fast path is active.
 
-A task is enqueued inside nearly every change (the transactional outbox), and the backend's
-`objects.create` was a fifth of the CPU of taking in a gateway event (docs/benchmarks.md). The
+A task is enqueued inside nearly every change (the transactional outbox); the backend's
+`objects.create` builds a queryset and sends its INSERT at once, where a deferred write costs
+no round trip of its own (docs/architecture.md, "The database on the hot paths"). The
 row written is the one the backend would write (same model, same fields and defaults), so its
 worker claims and runs it unchanged.
 """

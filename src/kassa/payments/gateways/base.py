@@ -7,7 +7,9 @@ them, outside any database transaction, and records their results afterwards.
 
 Two inbound styles exist:
 - asynchronous notifications (Stripe, OCTO, the sandbox): `parse_inbound` verifies the request
-  and returns normalized events, which are stored once and processed by a task;
+  and returns normalized events, which are stored once and then processed: in the storing
+  transaction for providers whose word is final (Stripe, the sandbox), by a task for OCTO,
+  whose notifications are confirmed with a call to OCTO first (`kassa.payments.inbound`);
 - merchant APIs that the provider calls synchronously and that must answer in its protocol
   (Payme JSON-RPC, Click SHOP API): `handle_merchant_request` answers directly and changes state
   through the payment services inside the request.
