@@ -1,5 +1,6 @@
 """django-tasks-db's database backend, with the row of a new task written by
-`kassa.platform.fastdb`.
+`kassa.platform.fastdb` on PostgreSQL's fast path (the backend's own `objects.create`
+elsewhere: SQLite, or `KASSA_DB_FASTPATH=0`).
 
 A task is enqueued inside nearly every change (the transactional outbox), and the backend's
 `objects.create` was a fifth of the CPU of taking in a gateway event (docs/benchmarks.md). The
@@ -20,6 +21,8 @@ from kassa.platform import fastdb
 
 class DatabaseBackend(BaseDatabaseBackend):
     def _task_to_db_task(self, task: Task[Any, Any], args: Any, kwargs: Any) -> Any:
+        if not fastdb.active():
+            return super()._task_to_db_task(task, args, kwargs)
         from django_tasks_db.models import DBTaskResult
 
         row: Any = DBTaskResult(
