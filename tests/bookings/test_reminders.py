@@ -9,9 +9,11 @@ import re
 from collections.abc import Callable
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
-from kassa.bookings import links, reminders, services
+from kassa.bookings import links, reminders, repository, services
 from kassa.bookings.models import Booking, PaymentLink, Reminder
 from kassa.bookings.tokens import hash_token
 from kassa.core.errors import StateConflict
@@ -94,6 +96,33 @@ def test_tashkent_thresholds_fall_due_at_nine_local(tashkent: Organization, cloc
     assert scan_at(clock, "2027-06-19T04:00:00") == [("SAM-1", 1, "urgent", "queued")]
     assert scan_at(clock, "2027-06-19T23:00:00") == []
     assert Reminder.objects.count() == 3
+
+
+def test_scans_are_serialized_and_keep_postgresqls_statistics_fresh(
+    tashkent: Organization, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a scan first takes the advisory lock that serializes scans and, once it has
+    inserted more than ANALYZE_AFTER reminders, refreshes the reminder table's statistics
+    (kassa.bookings.repository); SQLite, one writer at a time, needs neither."""
+    monkeypatch.setattr(repository, "ANALYZE_AFTER", 0)
+    book(tashkent, clock, "2027-06-20", created="2027-06-01T10:00:00", reference="A")
+    book(tashkent, clock, "2027-06-20", created="2027-06-01T10:00:00", reference="B")
+    clock.set(at("2027-06-13T04:00:00"))
+    with CaptureQueriesContext(connection) as captured:
+        assert len(reminders.scan()) == 2
+    statements = [str(q["sql"]) for q in captured.captured_queries]
+    table = Reminder._meta.db_table
+
+    def where(fragment: str) -> list[int]:
+        return [n for n, sql in enumerate(statements) if fragment in sql]
+
+    inserts = where(f'INSERT INTO "{table}"')
+    assert inserts
+    if connection.vendor == "postgresql":
+        assert where("pg_advisory_xact_lock")[0] < inserts[0]
+        assert where(f'ANALYZE "{table}"')[-1] > inserts[0]
+    else:
+        assert where("pg_advisory_xact_lock") == [] and where("ANALYZE") == []
 
 
 def test_berlin_across_the_spring_dst_change(berlin: Organization, clock: Clock) -> None:

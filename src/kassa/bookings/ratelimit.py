@@ -1,14 +1,15 @@
 """A fixed-window rate limiter kept in the database (every node counts together, no cache
-server needed). One UPSERT per request: insert the window's row or add one to it."""
+server needed). One UPSERT per request (`kassa.bookings.repository.count_hit`): insert the
+window's row or add one to it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from kassa.bookings import clock
+from kassa.bookings import clock, repository
 from kassa.bookings.models import RateLimitCounter
 
 
@@ -17,17 +18,8 @@ def hit(key: str, *, window: timedelta, cost: int = 1) -> int:
     now = clock.now()
     seconds = int(window.total_seconds())
     start = dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
-    table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            # The quoted table name is the only formatted part; values are parameters.
-            f"INSERT INTO {table} (key, window_start, count) VALUES (%s, %s, %s)"  # noqa: S608
-            " ON CONFLICT (key, window_start) DO UPDATE SET count = "
-            f"{table}.count + excluded.count RETURNING count",
-            [key[:200], connection.ops.adapt_datetimefield_value(start), cost],
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row else cost
+    with transaction.atomic():
+        return repository.count_hit(key[:200], start, cost)
 
 
 def count(key: str, *, window: timedelta) -> int:

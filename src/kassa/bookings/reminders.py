@@ -8,7 +8,7 @@ service date, and enqueues their sending in the same transaction:
 
 - exactly once: the row is unique on (booking, threshold) and inserted with ON CONFLICT DO
   NOTHING ... RETURNING, so only the scan that inserted a row enqueues it, however many
-  scans run at once (on PostgreSQL they are also serialized by an advisory lock, which keeps
+  scans run at once (they are also serialized, on PostgreSQL by an advisory lock, which keeps
   the catch-up rule below deterministic);
 - catch-up: a scan looks at every service date still ahead, so reminders missed while Kassa
   was down are found by the first scan after it; they go out late only while the booking is
@@ -16,6 +16,9 @@ service date, and enqueues their sending in the same transaction:
   only the most urgent is sent; the others are recorded as skipped;
 - a threshold whose moment came before the booking existed is not sent (a booking made two
   days ahead gets the 1-day reminder, not a late 7- and 3-day one).
+
+The statements (the INSERT ... SELECT, the lock, PostgreSQL's statistics upkeep) are in
+`kassa.bookings.repository`; this module decides which to run.
 
 Sending re-checks the booking under its lock (paid or cancelled in the meantime: skipped),
 reuses the booking's active link or makes one, and queues the email through notifications.
@@ -27,28 +30,22 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from kassa.bookings import clock, links, notifications
-from kassa.bookings.models import BOOKING_ACCOUNT_KIND, Booking, Reminder, ReminderSettings
+from kassa.bookings import clock, links, notifications, repository
+from kassa.bookings.models import Booking, Reminder, ReminderSettings
 from kassa.bookings.representations import reminder_dict
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, StateConflict
 from kassa.core.models import Organization
 from kassa.events.services import emit
-from kassa.ledger.models import LedgerAccount
 
 DEFAULT_THRESHOLDS = (7, 3, 1)
 DEFAULT_SEND_TIME = dt.time(9, 0)
 MAX_THRESHOLD = 90
 ENQUEUE_CHUNK = 200
-# Rows a scan inserts (or the table changes by) before the planner's statistics are refreshed.
-ANALYZE_AFTER = 5000
-# Any constant shared by every scanner: the key of the PostgreSQL advisory lock.
-_SCAN_LOCK_KEY = 0x6B617373_0001
 
 
 @dataclass(frozen=True)
@@ -144,60 +141,11 @@ def due_moment(service_date: dt.date, threshold: int, schedule: Schedule) -> dt.
     )
 
 
-def _insert_sql(org_count: int) -> str:
-    q = connection.ops.quote_name
-    reminder = q(Reminder._meta.db_table)
-    booking = q(Booking._meta.db_table)
-    account = q(LedgerAccount._meta.db_table)
-    orgs = ", ".join(["%s"] * org_count)
-    # Only quoted table names and placeholders are formatted in; every value is a parameter.
-    return (
-        f"INSERT INTO {reminder} (organization_id, booking_id, kind, threshold_days, urgency,"  # noqa: S608
-        " status, skip_reason, due_at, notification_id, created_at)"
-        " SELECT b.organization_id, b.id, 'scheduled', %s, %s, 'queued', '', %s, '', %s"
-        f" FROM {booking} b"
-        f" WHERE b.organization_id IN ({orgs}) AND b.service_date = %s"
-        " AND b.cancelled_at IS NULL AND b.created_at < %s"
-        # A scalar subquery: one index probe per booking of the day, however many accounts.
-        f" AND COALESCE((SELECT a.balance FROM {account} a"
-        " WHERE a.organization_id = b.organization_id"
-        f" AND a.kind = '{BOOKING_ACCOUNT_KIND}' AND a.owner_id = b.id"
-        " AND a.currency = b.currency), 0) < b.total_amount"
-        f" AND NOT EXISTS (SELECT 1 FROM {reminder} r WHERE r.booking_id = b.id"
-        " AND r.threshold_days = %s)"
-        " ON CONFLICT DO NOTHING RETURNING id, booking_id"
-    )
-
-
-def _refresh_statistics(cursor: Any, force: bool = False) -> None:
-    """PostgreSQL plans the scan's anti-join by the reminder table's statistics; on a table
-    that was never analyzed, or grew a lot since (a big catch-up), it may pick a scan per row.
-    Refresh them then (ANALYZE samples a bounded number of rows and sees this transaction's
-    own inserts); otherwise autovacuum keeps them current."""
-    table = Reminder._meta.db_table
-    if not force:
-        cursor.execute(
-            "SELECT s.last_analyze IS NULL AND s.last_autoanalyze IS NULL,"
-            " s.n_mod_since_analyze, c.reltuples"
-            " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
-            " WHERE s.relname = %s",
-            [table],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return
-        never, modified, tuples = row
-        if not never and modified <= max(ANALYZE_AFTER, 0.2 * max(tuples, 0)):
-            return
-    cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
-
-
 def scan(now: dt.datetime | None = None) -> list[int]:
     """Insert every due reminder and enqueue the sending of each; return the queued ids."""
     from kassa.bookings.tasks import send_reminders
 
     now = now or clock.now()
-    ops = connection.ops
     queued: list[int] = []
     superseded: list[int] = []
     # Bookings given a reminder by this scan; thresholds go from the most urgent up, so a
@@ -206,17 +154,9 @@ def scan(now: dt.datetime | None = None) -> list[int]:
     # than by a correlated subquery, whose plan on a fresh table can be a scan per row.
     reminded: set[str] = set()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCAN_LOCK_KEY])
-        postgres = connection.vendor == "postgresql"
-        with connection.cursor() as cursor:
-            if postgres:
-                _refresh_statistics(cursor)
-            since_analyze = 0
+        with repository.reminder_scan() as statements:
             for schedule, org_ids in _groups().items():
                 today = clock.local_today(schedule.timezone, now)
-                sql = _insert_sql(len(org_ids))
                 # The most urgent threshold first, so a booking that missed several gets it.
                 for threshold in sorted(schedule.thresholds):
                     urgency = urgency_for(threshold)
@@ -225,26 +165,15 @@ def scan(now: dt.datetime | None = None) -> list[int]:
                         due = due_moment(service_date, threshold, schedule)
                         if due > now:
                             continue
-                        due_db = ops.adapt_datetimefield_value(due)
-                        cursor.execute(
-                            sql,
-                            [
-                                threshold,
-                                urgency,
-                                due_db,
-                                ops.adapt_datetimefield_value(now),
-                                *org_ids,
-                                ops.adapt_datefield_value(service_date),
-                                due_db,
-                                threshold,
-                            ],
+                        inserted = statements.insert_due(
+                            org_ids,
+                            threshold=threshold,
+                            urgency=urgency,
+                            due=due,
+                            now=now,
+                            service_date=service_date,
                         )
-                        returned = cursor.fetchall()
-                        since_analyze += len(returned)
-                        if postgres and since_analyze > ANALYZE_AFTER:
-                            _refresh_statistics(cursor, force=True)
-                            since_analyze = 0
-                        for pk, booking_id in returned:
+                        for pk, booking_id in inserted:
                             if booking_id in reminded:
                                 superseded.append(pk)
                             else:

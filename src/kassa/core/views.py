@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from kassa.core.errors import ResourceMissing
+from kassa.platform import dbinfo
 
 _migrated = False
 
@@ -23,11 +24,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database answers and every migration is applied."""
     global _migrated
     try:
-        connection = connections[DEFAULT_DB_ALIAS]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        dbinfo.ping()
         if not _migrated:
-            executor = MigrationExecutor(connection)
+            executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
             pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
             if pending:
                 return JsonResponse(

@@ -4,7 +4,7 @@ A delivery row is the outbox entry. A dispatcher (threads inside every `kassa wo
 three steps, none of them holding a transaction across the network:
 
 1. claim: take up to N due rows with a lease (`lease_owner`, `lease_expires_at`; SKIP LOCKED
-   on PostgreSQL) and commit;
+   on PostgreSQL: `kassa.events.repository.claim_due`) and commit;
 2. send: POST them concurrently (kassa.platform.http_client: 15 s timeout each, no redirects,
    addresses re-checked against SSRF at connect time);
 3. record: one transaction writes every attempt and moves each delivery on: 2xx succeeded,
@@ -32,7 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from kassa.core.representations import iso
@@ -44,6 +44,7 @@ from kassa.events.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from kassa.events.repository import Claimed, claim_due
 from kassa.events.representations import event_dict
 from kassa.events.signals import endpoint_disabled
 from kassa.events.signing import signature_header
@@ -100,94 +101,7 @@ class Outcome:
 # ---------------------------------------------------------------- claim
 
 
-def _due(now: datetime) -> Any:
-    return WebhookDelivery.objects.filter(
-        status=DeliveryStatus.PENDING,
-        next_attempt_at__lte=now,
-        endpoint__status=EndpointStatus.ENABLED,
-    ).filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-
-
-@dataclass
-class _Claimed:
-    delivery_id: str
-    endpoint_id: str
-    organization_id: str
-    attempt_count: int
-    url: str
-    secret_encrypted: str
-    previous_secret_encrypted: str
-    previous_secret_expires_at: datetime | None
-    endpoint_failing: bool
-    event_id: str
-    event_type: str
-    event_created_at: datetime
-    # The event's `data`: a JSON text from PostgreSQL's single-statement claim, else a dict.
-    event_data: str | dict[str, Any]
-
-
-# On PostgreSQL one statement picks the due rows (SKIP LOCKED: dispatchers never wait for each
-# other), leases them and returns everything needed to sign and send them.
-_CLAIM_SQL = """
-WITH due AS (
-    SELECT d.id FROM events_webhookdelivery d
-    JOIN events_webhookendpoint e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= %(now)s AND e.status = 'enabled'
-      AND (d.lease_expires_at IS NULL OR d.lease_expires_at < %(now)s)
-    ORDER BY d.next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE OF d SKIP LOCKED
-)
-UPDATE events_webhookdelivery d
-SET lease_owner = %(token)s, lease_expires_at = %(until)s
-FROM due, events_webhookendpoint e, events_event ev
-WHERE d.id = due.id AND e.id = d.endpoint_id AND ev.id = d.event_id
-RETURNING d.id, d.endpoint_id, d.organization_id, d.attempt_count, e.url, e.secret_encrypted,
-    e.previous_secret_encrypted, e.previous_secret_expires_at, e.failing_since IS NOT NULL,
-    ev.id, ev.type, ev.created_at, ev.data::text
-"""
-
-
-def _claim_postgresql(token: str, now: datetime, limit: int) -> list[_Claimed]:
-    params: dict[str, Any] = {"now": now, "limit": limit, "token": token, "until": now + LEASE}
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
-        return [_Claimed(*row) for row in cursor.fetchall()]
-
-
-def _claim_portable(token: str, now: datetime, limit: int) -> list[_Claimed]:
-    with transaction.atomic():
-        candidates = _due(now).order_by("next_attempt_at")
-        ids = list(candidates.values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        # The lease condition is checked again by the UPDATE: without row locks (SQLite) two
-        # dispatchers may pick the same candidates, and only one of them wins each row.
-        _due(now).filter(id__in=ids).update(lease_owner=token, lease_expires_at=now + LEASE)
-    rows = WebhookDelivery.objects.filter(lease_owner=token, id__in=ids).values_list(
-        "id",
-        "endpoint_id",
-        "organization_id",
-        "attempt_count",
-        "endpoint__url",
-        "endpoint__secret_encrypted",
-        "endpoint__previous_secret_encrypted",
-        "endpoint__previous_secret_expires_at",
-        "endpoint__failing_since",
-        "event_id",
-        "event__type",
-        "event__created_at",
-        "event__data",
-    )
-    claimed = []
-    for row in rows:
-        values = list(row)
-        values[8] = values[8] is not None
-        claimed.append(_Claimed(*values))
-    return claimed
-
-
-def _body(row: _Claimed) -> str:
+def _body(row: Claimed) -> str:
     """The event as the API renders it (kassa.events.representations.event_dict), as compact JSON.
     From PostgreSQL `data` arrives as JSON text and is spliced in rather than re-encoded."""
     if isinstance(row.event_data, str):
@@ -207,10 +121,7 @@ def _body(row: _Claimed) -> str:
 def claim(owner: str, *, now: datetime, limit: int) -> list[Outgoing]:
     """Lease up to `limit` due deliveries to `owner` and build their signed requests."""
     token = f"{owner[:48]}:{secrets.token_hex(6)}"
-    if connection.vendor == "postgresql":
-        rows = _claim_postgresql(token, now, limit)
-    else:
-        rows = _claim_portable(token, now, limit)
+    rows = claim_due(token, now=now, until=now + LEASE, limit=limit)
     sent_at = datetime.now(UTC).replace(microsecond=0)
     timestamp = str(int(sent_at.timestamp()))
     batch = []

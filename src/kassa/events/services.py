@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from kassa.events.catalogue import EVENT_TYPES
 from kassa.events.models import Event
-from kassa.platform import fastdb
+from kassa.events.repository import insert_event
 
 # Called with each new event inside the same transaction (outbound webhooks subscribe here).
 _listeners: list[Callable[[Event], None]] = []
@@ -36,7 +36,7 @@ def emit(organization_id: str, event_type: str, obj: dict[str, Any]) -> Event:
             object_id=str(obj.get("id", ""))[:64],
             data={"object": obj},
         )
-        fastdb.insert(event, defer=True)
+        insert_event(event)
         for listener in _listeners:
             listener(event)
     return event

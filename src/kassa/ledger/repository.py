@@ -1,32 +1,54 @@
-"""The ledger's repository: its SQL, for PostgreSQL and SQLite.
+"""The ledger's repository: its SQL text, and which of two ways a database posts.
 
 `kassa.ledger.services` decides what to write; this module writes it in as few round trips and
-as little client work as each database allows. Every value is a bound parameter.
+as little client work as each database allows. Every value is a bound parameter. Services ask
+`posts_in_one_statement()` (a capability, as Django's `connection.features` are) and never
+which database it is.
 
-PostgreSQL: a whole batch is one prepared statement (`_POST`), bound server-side with its rows
-as arrays, so its text never changes: one round trip, and the accounts' row locks are held for
-the statement and the commit only. A single transaction (the common case: a payment, a charge)
-goes through `_POST_ONE`, the same statement with scalar parameters. Both run on a generic plan,
-planned once per connection (see `PostgresLedgerSQL.post`).
+In one statement (PostgreSQL, with the fast path on or off): a whole batch is one statement
+(`_POST`), bound server-side with its rows as arrays, so its text never changes: one round
+trip, and the accounts' row locks are held for the statement and the commit only. A single
+transaction (the common case: a payment, a charge) goes through `_POST_ONE`, the same statement
+with scalar parameters. The statements run through `kassa.platform.pg`: on the fast path they
+are pipelined through pgwire and prepared once per connection, on a generic plan (see
+`post_in_one_statement`); with `KASSA_DB_FASTPATH=0` they go one by one through a plain psycopg
+cursor (server-side binding, which the `%b` parameters need; nothing prepared, so the
+`SET plan_cache_mode` around a batch changes nothing there). Either way the database refuses a
+broken floor or a second reversal by a constraint (`violated_constraint` names it).
 
-SQLite: two steps through Django's cursor, with rows inlined as VALUES lists:
+In steps (SQLite): two steps through Django's cursor, with rows inlined as VALUES lists:
 `lock_and_find` reads the accounts and finds which idempotency keys were posted before; after
 the service has checked everything, `write` inserts the new transactions, their entries and
 the new balances. The connection's IMMEDIATE transactions serialize writers, so there is no
 FOR UPDATE and no race between the key look-up and the insert.
+
+Verifying (`kassa.ledger.verify`, any database): the statements that read the ledger in chunks
+of ids (`account_sums`, `entries_in_another_currency`, `transaction_sums`,
+`transactions_without_organization`, `entries_with_broken_references`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any, NamedTuple
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from psycopg.types.numeric import Int8
+from django.db import IntegrityError, connection
 
-from kassa.platform.db.postgresql.base import DatabaseWrapper as PostgresWrapper
-from kassa.platform.pgwire import Item, Rows
+from kassa.platform import pg
+from kassa.platform.pg import Item
+
+
+def posts_in_one_statement() -> bool:
+    """Whether the database locks, checks and writes a posting in one statement, refusing a
+    broken floor or a second reversal by its constraints (`post_in_one_statement`); otherwise
+    the service reads, decides every refusal, then writes (`lock_and_find`, `write`), one
+    writer at a time."""
+    return pg.is_postgresql()
+
+
+def violated_constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint a refused statement violated, when the database says."""
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
 
 
 class TxnRow(NamedTuple):
@@ -235,55 +257,52 @@ def _post_one(legs: int) -> str:
 _POST_ONE = {legs: _post_one(legs) for legs in range(2, 7)}
 
 
-def _run(items: list[Item]) -> list[Rows | None]:
-    """`items` in one round trip, after the caller's deferred writes (kassa.platform.fastdb)."""
-    wrapper = connections[DEFAULT_DB_ALIAS]
-    assert isinstance(wrapper, PostgresWrapper)
-    return wrapper.run_batch(items)
+def post_in_one_statement(
+    organization_id: str,
+    rows: Sequence[TxnRow],
+    entries: Sequence[NewEntry],
+    now: Any,
+    *,
+    savepoint: bool,
+) -> list[WrittenEntry]:
+    """Post a batch in one statement (after a SAVEPOINT in the same round trip when the
+    caller's transaction must survive a refusal); returns the entries written. Raises
+    IntegrityError when a constraint refuses the batch; the caller then rolls back to the
+    savepoint (`rollback_to_savepoint`)."""
+    savepoints: list[Item] = [(f"SAVEPOINT {_SAVEPOINT}", None, False)] if savepoint else []
+    if len(rows) == 1 and len(entries) in _POST_ONE:
+        statement = (
+            _POST_ONE[len(entries)],
+            _one_params(organization_id, rows[0], entries, now),
+            True,
+        )
+        written = pg.run([*savepoints, statement])[-1]
+    else:
+        # PostgreSQL re-plans a prepared statement for every execution while a custom plan
+        # looks cheaper than the generic one, and with array parameters it always does:
+        # planning this statement cost more than running it (0.47 ms against 0.37 ms).
+        # The generic plan is the same plan; it is forced for this statement only. The
+        # SET is undone by RESET, or with everything else when the statement fails (the
+        # statement is then behind the savepoint, or in a transaction that is rolled back).
+        # (With the fast path off nothing is prepared, and the setting changes nothing.)
+        batch = _batch_params(organization_id, rows, entries, now)
+        results = pg.run(
+            [
+                *savepoints,
+                (_GENERIC_PLAN, None, False),
+                (_POST, batch, True),
+                (_DEFAULT_PLAN, None, False),
+            ]
+        )
+        written = results[-2]
+    assert written is not None
+    return [WrittenEntry(*row) for row in written]
 
 
-class PostgresLedgerSQL:
-    def post(
-        self,
-        organization_id: str,
-        rows: Sequence[TxnRow],
-        entries: Sequence[NewEntry],
-        now: Any,
-        *,
-        savepoint: bool,
-    ) -> list[WrittenEntry]:
-        """Post a batch in one statement (after a SAVEPOINT in the same round trip when the
-        caller's transaction must survive a refusal); returns the entries written."""
-        savepoints: list[Item] = [(f"SAVEPOINT {_SAVEPOINT}", None, False)] if savepoint else []
-        if len(rows) == 1 and len(entries) in _POST_ONE:
-            statement = (
-                _POST_ONE[len(entries)],
-                _one_params(organization_id, rows[0], entries, now),
-                True,
-            )
-            written = _run([*savepoints, statement])[-1]
-        else:
-            # PostgreSQL re-plans a prepared statement for every execution while a custom plan
-            # looks cheaper than the generic one, and with array parameters it always does:
-            # planning this statement cost more than running it (0.47 ms against 0.37 ms).
-            # The generic plan is the same plan; it is forced for this statement only. The
-            # SET is undone by RESET, or with everything else when the statement fails (the
-            # statement is then behind the savepoint, or in a transaction that is rolled back).
-            batch = _batch_params(organization_id, rows, entries, now)
-            results = _run(
-                [
-                    *savepoints,
-                    (_GENERIC_PLAN, None, False),
-                    (_POST, batch, True),
-                    (_DEFAULT_PLAN, None, False),
-                ]
-            )
-            written = results[-2]
-        assert written is not None
-        return [WrittenEntry(*row) for row in written]
-
-    def rollback_savepoint(self) -> None:
-        _run([(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None, False)])
+def rollback_to_savepoint() -> None:
+    """Undo a refused `post_in_one_statement(savepoint=True)`: the caller's transaction is
+    usable again."""
+    pg.run([(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", None, False)])
 
 
 def _batch_params(
@@ -316,78 +335,146 @@ def _one_params(
         "key": row.key,
         "description": row.description,
         "metadata": row.metadata,
-        "reverses": None if row.reverses_id is None else Int8(row.reverses_id),
-        "distinct": Int8(len({e.account_id for e in entries})),
+        "reverses": None if row.reverses_id is None else pg.int8(row.reverses_id),
+        "distinct": pg.int8(len({e.account_id for e in entries})),
     }
     for i, entry in enumerate(entries):
         # int8 always: psycopg would otherwise pick int2, int4 or int8 by the value, and each
         # combination would be prepared as a statement of its own.
-        params[f"a{i}"] = Int8(entry.account_id)
-        params[f"m{i}"] = Int8(entry.amount)
+        params[f"a{i}"] = pg.int8(entry.account_id)
+        params[f"m{i}"] = pg.int8(entry.amount)
     return params
 
 
-class SqliteLedgerSQL:
-    def batch(self) -> nullcontext[None]:
-        return nullcontext()
+def _execute(query: str, params: Sequence[Any]) -> list[Any]:
+    """A statement through Django's cursor; its rows, if it returns any."""
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall() if cursor.description else []
 
-    def _execute(self, query: str, params: Sequence[Any]) -> list[Any]:
-        with connection.cursor() as cursor:
-            cursor.execute(query, params)
-            return cursor.fetchall() if cursor.description else []
 
-    def lock_and_find(
-        self, organization_id: str, account_ids: Sequence[int], keys: Sequence[str]
-    ) -> tuple[dict[int, AccountRow], dict[str, int]]:
-        locked = self._execute(
-            f"{_ACCOUNT_COLUMNS} WHERE id IN ({_marks(len(account_ids))}) ORDER BY id",
-            list(account_ids),
+def lock_and_find(
+    organization_id: str, account_ids: Sequence[int], keys: Sequence[str]
+) -> tuple[dict[int, AccountRow], dict[str, int]]:
+    """In steps: the accounts (by id) and the ids of the keys posted before (by key)."""
+    locked = _execute(
+        f"{_ACCOUNT_COLUMNS} WHERE id IN ({_marks(len(account_ids))}) ORDER BY id",
+        list(account_ids),
+    )
+    found = _execute(
+        f"{_KEYS_COLUMNS} AND idempotency_key IN ({_marks(len(keys))})",
+        [organization_id, *keys],
+    )
+    return {row[0]: AccountRow(*row[1:]) for row in locked}, dict(found)
+
+
+def write(
+    organization_id: str,
+    rows: Sequence[TxnRow],
+    entries: Sequence[EntryRow],
+    balances: dict[int, int],
+    now: Any,
+) -> list[WrittenEntry]:
+    """In steps: insert the transactions (a key posted meanwhile is skipped), the entries of
+    those inserted and the new cached balances; the entries written."""
+    created = connection.ops.adapt_datetimefield_value(now)
+    row = "(%s,%s,%s,%s,%s,%s,%s,%s)"
+    inserted = {
+        key: pk
+        for pk, key in _execute(
+            f"{_TXN_COLUMNS} VALUES {','.join([row] * len(rows))}{_TXN_CONFLICT}",
+            _txn_params(organization_id, rows, created),
         )
-        found = self._execute(
-            f"{_KEYS_COLUMNS} AND idempotency_key IN ({_marks(len(keys))})",
-            [organization_id, *keys],
-        )
-        return {row[0]: AccountRow(*row[1:]) for row in locked}, dict(found)
-
-    def write(
-        self,
-        organization_id: str,
-        rows: Sequence[TxnRow],
-        entries: Sequence[EntryRow],
-        balances: dict[int, int],
-        now: Any,
-    ) -> list[WrittenEntry]:
-        created = connection.ops.adapt_datetimefield_value(now)
-        row = "(%s,%s,%s,%s,%s,%s,%s,%s)"
-        inserted = {
-            key: pk
-            for pk, key in self._execute(
-                f"{_TXN_COLUMNS} VALUES {','.join([row] * len(rows))}{_TXN_CONFLICT}",
-                _txn_params(organization_id, rows, created),
+    }
+    kept = [e for e in entries if e.key in inserted]
+    written: list[WrittenEntry] = []
+    if kept:
+        params = [
+            v
+            for e in kept
+            for v in (
+                inserted[e.key],
+                e.account_id,
+                e.amount,
+                e.currency,
+                e.balance_after,
+                created,
             )
-        }
-        kept = [e for e in entries if e.key in inserted]
-        written: list[WrittenEntry] = []
-        if kept:
-            params = [
-                v
-                for e in kept
-                for v in (
-                    inserted[e.key],
-                    e.account_id,
-                    e.amount,
-                    e.currency,
-                    e.balance_after,
-                    created,
-                )
-            ]
-            values = ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(kept))
-            returned = self._execute(f"{_ENTRY_COLUMNS} VALUES {values} RETURNING id", params)
-            # SQLite returns the rows in insertion order.
-            written = [
-                WrittenEntry(e.key, inserted[e.key], row[0], e.account_id, e.balance_after)
-                for e, row in zip(kept, returned, strict=True)
-            ]
-        if balances:
-            self._execute(_scalar_set_balances(len(balances)), _balance_params(balances))
-        return written
+        ]
+        values = ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(kept))
+        returned = _execute(f"{_ENTRY_COLUMNS} VALUES {values} RETURNING id", params)
+        # SQLite returns the rows in insertion order.
+        written = [
+            WrittenEntry(e.key, inserted[e.key], row[0], e.account_id, e.balance_after)
+            for e, row in zip(kept, returned, strict=True)
+        ]
+    if balances:
+        _execute(_scalar_set_balances(len(balances)), _balance_params(balances))
+    return written
+
+
+# -- verifying (kassa.ledger.verify): portable SQL over one chunk of ids, (start, end] ---------
+
+
+def account_sums(start: int, end: int) -> list[tuple[int, int, int, int | None, bool]]:
+    """(id, cached balance, sum of the entries, floor, derived) of the accounts in the chunk."""
+    return [
+        (pk, cached, computed, floor, bool(derived))
+        for pk, cached, computed, floor, derived in _execute(
+            "SELECT a.id, a.balance, COALESCE(SUM(e.amount), 0), a.min_balance, a.derived"
+            " FROM ledger_account a LEFT JOIN ledger_entry e ON e.account_id = a.id"
+            " WHERE a.id > %s AND a.id <= %s"
+            " GROUP BY a.id, a.balance, a.min_balance, a.derived",
+            [start, end],
+        )
+    ]
+
+
+def entries_in_another_currency(start: int, end: int) -> list[tuple[int, int, str, str]]:
+    """(entry id, account id, the entry's currency, the account's) of the entries on the
+    chunk's accounts whose currency is not their account's."""
+    return _execute(
+        "SELECT e.id, e.account_id, e.currency, a.currency FROM ledger_entry e"
+        " JOIN ledger_account a ON a.id = e.account_id"
+        " WHERE e.account_id > %s AND e.account_id <= %s AND e.currency <> a.currency",
+        [start, end],
+    )
+
+
+def transaction_sums(start: int, end: int) -> list[tuple[int, str | None, int, int]]:
+    """(transaction id, currency, sum, number of entries) per transaction of the chunk and
+    currency of its entries (a transaction without entries: one row, currency None)."""
+    return _execute(
+        "SELECT t.id, e.currency, COALESCE(SUM(e.amount), 0), COUNT(e.id)"
+        " FROM ledger_transaction t LEFT JOIN ledger_entry e ON e.transaction_id = t.id"
+        " WHERE t.id > %s AND t.id <= %s GROUP BY t.id, e.currency",
+        [start, end],
+    )
+
+
+def transactions_without_organization(start: int, end: int) -> list[tuple[int, str]]:
+    """(transaction id, organization id) of the chunk's transactions whose organization is
+    missing (the table has no foreign key to it)."""
+    return _execute(
+        "SELECT t.id, t.organization_id FROM ledger_transaction t"
+        " LEFT JOIN core_organization o ON o.id = t.organization_id"
+        " WHERE t.id > %s AND t.id <= %s AND o.id IS NULL",
+        [start, end],
+    )
+
+
+def entries_with_broken_references(
+    start: int, end: int
+) -> list[tuple[int, int, int, str | None, str | None]]:
+    """(entry id, transaction id, account id, the transaction's organization, the account's)
+    of the chunk's entries whose transaction or account is missing (None) or whose
+    transaction and account belong to different organizations (no foreign keys hold them)."""
+    return _execute(
+        "SELECT e.id, e.transaction_id, e.account_id, t.organization_id,"
+        " a.organization_id FROM ledger_entry e"
+        " LEFT JOIN ledger_transaction t ON t.id = e.transaction_id"
+        " LEFT JOIN ledger_account a ON a.id = e.account_id"
+        " WHERE e.id > %s AND e.id <= %s"
+        " AND (t.id IS NULL OR a.id IS NULL OR t.organization_id <> a.organization_id)",
+        [start, end],
+    )

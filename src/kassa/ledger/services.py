@@ -10,14 +10,14 @@ when an account would end below its `min_balance` (a CHECK constraint on the tab
 whoever writes), `AlreadyReversed`, and `LedgerIntegrityError` for unknown or foreign accounts
 or mixed currencies (programming errors).
 
-PostgreSQL: one statement does all of it (`kassa.ledger.repository`), so the locks are held for
-that statement and the commit only. Inside a caller's transaction it runs behind a savepoint
-sent in the same round trip, so a refusal leaves the caller's transaction usable; a single
-transaction outside one runs in autocommit (one round trip in all); a batch outside one gets its
-own.
+Where the database can (PostgreSQL, `kassa.ledger.repository.posts_in_one_statement`), one
+statement does all of it, so the locks are held for that statement and the commit only. Inside a
+caller's transaction it runs behind a savepoint sent in the same round trip, so a refusal leaves
+the caller's transaction usable; a single transaction outside one runs in autocommit (one round
+trip in all); a batch outside one gets its own.
 
-SQLite (one writer at a time): read the accounts and the keys posted before, decide every
-refusal, then write; a refusal writes nothing.
+Elsewhere (SQLite, one writer at a time): read the accounts and the keys posted before, decide
+every refusal, then write; a refusal writes nothing.
 """
 
 from __future__ import annotations
@@ -35,16 +35,9 @@ from django.utils import timezone
 
 from kassa.core.errors import KassaError, StateConflict
 from kassa.core.money import MAX_AMOUNT
+from kassa.ledger import repository
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
-from kassa.ledger.repository import (
-    AccountRow,
-    EntryRow,
-    NewEntry,
-    PostgresLedgerSQL,
-    SqliteLedgerSQL,
-    TxnRow,
-    WrittenEntry,
-)
+from kassa.ledger.repository import AccountRow, EntryRow, NewEntry, TxnRow, WrittenEntry
 
 
 class InsufficientFunds(KassaError):
@@ -241,14 +234,16 @@ def post_batch(organization_id: str, specs: Sequence[TransferSpec]) -> list[Post
     unique = _dedupe(specs)
     for spec in unique.values():
         _check_shape(spec)
-    if connection.vendor == "postgresql":
-        results = _post_postgres(organization_id, unique)
+    if repository.posts_in_one_statement():
+        results = _post_in_one_statement(organization_id, unique)
     else:
-        results = _post_sqlite(organization_id, unique)
+        results = _post_in_steps(organization_id, unique)
     return [results[spec.idempotency_key] for spec in specs]
 
 
-def _post_postgres(organization_id: str, unique: dict[str, TransferSpec]) -> dict[str, Posted]:
+def _post_in_one_statement(
+    organization_id: str, unique: dict[str, TransferSpec]
+) -> dict[str, Posted]:
     rows = [_txn_row(spec) for spec in unique.values()]
     entries = [
         NewEntry(key, posting.account_id, posting.amount)
@@ -260,11 +255,11 @@ def _post_postgres(organization_id: str, unique: dict[str, TransferSpec]) -> dic
         if nested or len(unique) == 1:
             # Inside the caller's transaction, behind a savepoint; or one statement in
             # autocommit, which is a transaction by itself.
-            return _run_postgres(organization_id, unique, rows, entries, savepoint=nested)
+            return _run_one_statement(organization_id, unique, rows, entries, savepoint=nested)
         with transaction.atomic():
-            return _run_postgres(organization_id, unique, rows, entries, savepoint=False)
+            return _run_one_statement(organization_id, unique, rows, entries, savepoint=False)
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        constraint = repository.violated_constraint(exc)
         if constraint == REVERSED_ONCE_CONSTRAINT:
             raise AlreadyReversed() from exc
         if constraint == MIN_BALANCE_CONSTRAINT:
@@ -272,7 +267,7 @@ def _post_postgres(organization_id: str, unique: dict[str, TransferSpec]) -> dic
         raise
 
 
-def _run_postgres(
+def _run_one_statement(
     organization_id: str,
     unique: dict[str, TransferSpec],
     rows: list[TxnRow],
@@ -280,12 +275,13 @@ def _run_postgres(
     *,
     savepoint: bool,
 ) -> dict[str, Posted]:
-    sql = PostgresLedgerSQL()
     try:
-        written = sql.post(organization_id, rows, entries, timezone.now(), savepoint=savepoint)
+        written = repository.post_in_one_statement(
+            organization_id, rows, entries, timezone.now(), savepoint=savepoint
+        )
     except IntegrityError:
         if savepoint:
-            sql.rollback_savepoint()
+            repository.rollback_to_savepoint()
         raise
     results: dict[str, Posted] = {}
     _collect(written, results)
@@ -300,19 +296,18 @@ def _run_postgres(
             results.update(_replays(replayed, existing))
         except (LedgerIdempotencyConflict, LedgerIntegrityError):
             if savepoint:
-                sql.rollback_savepoint()
+                repository.rollback_to_savepoint()
             raise
     return results
 
 
-def _post_sqlite(organization_id: str, unique: dict[str, TransferSpec]) -> dict[str, Posted]:
+def _post_in_steps(organization_id: str, unique: dict[str, TransferSpec]) -> dict[str, Posted]:
     """The same result in steps: read, decide every refusal, then write (one writer at a
     time: SQLite's IMMEDIATE transactions)."""
-    sql = SqliteLedgerSQL()
     account_ids = sorted({p.account_id for spec in unique.values() for p in spec.postings})
     own = nullcontext() if connection.in_atomic_block else transaction.atomic()
     with own:
-        accounts, existing = sql.lock_and_find(organization_id, account_ids, sorted(unique))
+        accounts, existing = repository.lock_and_find(organization_id, account_ids, sorted(unique))
         _check_accounts(
             organization_id,
             unique.values(),
@@ -323,7 +318,7 @@ def _post_sqlite(organization_id: str, unique: dict[str, TransferSpec]) -> dict[
         new_entries, balances = _apply(fresh, accounts)
         results = _replays({k: unique[k] for k in unique if k in existing}, existing)
         if fresh:
-            written = sql.write(
+            written = repository.write(
                 organization_id,
                 [_txn_row(spec) for spec in fresh],
                 new_entries,

@@ -39,3 +39,13 @@ def check_reachable() -> None:
         psycopg.connect(**listener_conninfo("kassa-check")).close()
     except psycopg.Error as exc:
         raise OperationalError(str(exc)) from None
+
+
+def ping() -> None:
+    """One round trip to the default database (raises Django's errors when it is not there):
+    the readiness probe's check."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()

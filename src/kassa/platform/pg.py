@@ -60,10 +60,3 @@ def notify(channel: str, payload: str) -> None:
         return
     with conn.cursor() as cursor:
         cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
-
-
-def ping() -> None:
-    """One round trip to the database (raises Django's errors when it is not there)."""
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
