@@ -234,3 +234,30 @@ def test_django_ninja_still_names_its_root_validator() -> None:
     assert "_run_root_validator" in ninja.Schema.__pydantic_decorators__.model_validators
     with pytest.raises(pydantic.ValidationError, match="valid dictionary"):
         InputSchema.model_validate([])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "a\\u0000b"}'.encode("utf-16"),  # \u0000 escaped, in another encoding
+        b'{"name": "a\xed\xa0\x80b"}',  # a surrogate encoded as if it were UTF-8
+        b'{"name": "\xff"}',
+    ],
+)
+def test_bodies_are_utf8(api: ApiClient, raw: bytes) -> None:
+    response = api.client.post(
+        "/v1/customers",
+        raw,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.secret}"},
+    )
+    assert_error(response, 400, "invalid_json")
+    assert Customer.objects.count() == 0
+
+
+def test_escapes_that_only_look_unstorable_are_fine(api: ApiClient) -> None:
+    """The fast check on the raw body flags these; the walk then finds nothing wrong."""
+    body = {"name": "back\\u0000slash", "metadata": {"n": "1234567890123456789"}}
+    created = api.post("/v1/customers", body)
+    assert created.status_code == 200, created.content
+    assert created.json()["name"] == "back\\u0000slash"

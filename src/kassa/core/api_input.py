@@ -12,6 +12,7 @@ the API's parser and the idempotency fingerprint reuse rather than parse it agai
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
@@ -44,6 +45,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# One decoder for every request (json.loads with options builds a new one each call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+# In valid JSON, NUL and lone surrogates can only arrive as \u escapes, and an integer beyond
+# 10**15 as a run of 16 digits. A body without either cannot break the schema layer's rules,
+# which then skips walking it (`InputSchema`); one with either (or an escaped backslash that
+# merely looks like one) is walked.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[0-9]{16}")
+SUSPECT_ATTRIBUTE = "_kassa_json_suspect"
+
+
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or (
         content_type.startswith("application/") and content_type.endswith("+json")
@@ -64,25 +75,33 @@ def json_object(request: HttpRequest) -> dict[str, Any] | None:
                 "as JSON with Content-Type: application/json."
             )
         try:
-            parsed = json.loads(body, parse_constant=_refuse_constant)
+            # RFC 8259 §8.1: JSON between systems is UTF-8 (strictly: no encoded surrogates).
+            parsed = _DECODER.decode(body.decode("utf-8"))
         except json.JSONDecodeError as exc:
             raise InvalidJson(
                 f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column "
                 f"{exc.colno} (character {exc.pos})."
             ) from None
-        except (UnicodeDecodeError, ValueError) as exc:
+        except UnicodeDecodeError as exc:
+            raise InvalidJson(
+                f"The body is not UTF-8 (byte {exc.start}); JSON is sent as UTF-8."
+            ) from None
+        except ValueError as exc:
             raise InvalidJson(f"The body is not valid JSON: {exc}.") from None
         if not isinstance(parsed, dict):
             raise JsonObjectRequired(
                 f"The body must be a JSON object ({{...}}), not {type(parsed).__name__}."
             )
         result = parsed
+        setattr(request, SUSPECT_ATTRIBUTE, _SUSPECT.search(body) is not None)
     setattr(request, _PARSED, result)
     return result
 
 
 def refuse_unstorable_query(request: HttpRequest) -> None:
     refuse_unstorable(request.path, "path")
+    if not request.META.get("QUERY_STRING"):
+        return
     for key, values in request.GET.lists():
         refuse_unstorable(key, "query")
         for value in values:
@@ -98,9 +117,10 @@ class InputMiddleware(MiddlewareMixin):
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         # A cookie is only ever looked up; one that could not be stored matches nothing.
-        for name, value in list(request.COOKIES.items()):
-            if unstorable_path([name, value], "cookie") is not None:
-                del request.COOKIES[name]
+        if "HTTP_COOKIE" in request.META:
+            for name, value in list(request.COOKIES.items()):
+                if unstorable_path([name, value], "cookie") is not None:
+                    del request.COOKIES[name]
         if request.path.startswith("/v1/"):
             try:
                 refuse_unstorable_query(request)

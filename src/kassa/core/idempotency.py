@@ -123,6 +123,9 @@ class IdempotencyMiddleware(MiddlewareMixin):
         return response
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _canonical(request: HttpRequest) -> bytes:
     """The body as the same JSON whatever its key order and spacing, so that a client which
     re-serialises a retry still matches its first request."""
@@ -132,7 +135,7 @@ def _canonical(request: HttpRequest) -> bytes:
         return request.body  # refused before this middleware runs; kept for safety
     if body is None:
         return b""
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return _CANONICAL.encode(body).encode()
 
 
 def _marked_replayed(response: HttpResponse) -> HttpResponse:
