@@ -58,9 +58,15 @@ def _migrate(verbosity: int = 0) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
+    from kassa.config import parse_trusted_proxies
     from kassa.platform import webserver
 
     config = settings.CONFIG
+    trusted_proxies = (
+        config.trusted_proxies
+        if args.trusted_proxies is None
+        else parse_trusted_proxies("--trusted-proxies", args.trusted_proxies)
+    )
     children: list[subprocess.Popen[bytes]] = []
     if config.embedded:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # down; with the default handler that would kill us before the children are stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        webserver.serve(args.host, args.port, args.workers)
+        webserver.serve(args.host, args.port, args.workers, trusted_proxies)
     finally:
         for child in children:
             if child.poll() is None:
@@ -264,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="web server processes")
+    serve.add_argument(
+        "--trusted-proxies",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses or networks of proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: KASSA_TRUSTED_PROXIES, else none); "
+        "'' trusts none",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser(

@@ -38,6 +38,8 @@ KASSA_SSE_SEND_TIMEOUT: float = CONFIG.sse_send_timeout_seconds
 KASSA_SSE_POLL_SECONDS: float = CONFIG.sse_poll_seconds
 KASSA_SMS = CONFIG.sms
 KASSA_VAPID_SUBJECT = CONFIG.vapid_subject
+# Proxies whose forwarding headers `kassa serve` believes (kassa.platform.webserver).
+KASSA_TRUSTED_PROXIES = CONFIG.trusted_proxies
 CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
 INSTALLED_APPS = [
