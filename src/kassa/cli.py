@@ -339,7 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--org", required=True, help="organization id (org_...)")
     add.add_argument("--email", required=True)
     add.add_argument("--role", default="admin", help="owner, admin, finance or viewer")
-    add.add_argument("--password", default=None)
+    add.add_argument(
+        "--password",
+        default=None,
+        help="checked against the password rules (AUTH_PASSWORD_VALIDATORS); without it a new "
+        "user cannot sign in until a password is set in the admin",
+    )
     add.set_defaults(func=cmd_staff_add)
 
     demo = sub.add_parser(

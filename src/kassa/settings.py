@@ -174,6 +174,7 @@ TASKS = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "kassa.core.passwords.NotTheDemoPassword"},
 ]
 
 LANGUAGE_CODE = "en"
