@@ -171,6 +171,9 @@ TASKS = {
     }
 }
 
+# Django's model backend behind the staff sign-in lockout (kassa.core.signin_throttle).
+AUTHENTICATION_BACKENDS = ["kassa.core.backends.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -265,4 +268,6 @@ UNFOLD = {
     "SITE_SYMBOL": "payments",
     "SHOW_HISTORY": False,
     "DASHBOARD_CALLBACK": "kassa.core.admin_dashboard.dashboard_callback",
+    # Says so when sign-in is locked after repeated failures (kassa.core.backends).
+    "LOGIN": {"form": "kassa.core.admin_signin.AdminSignInForm"},
 }
