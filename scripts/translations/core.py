@@ -65,6 +65,12 @@ _KEYS = [
     "German",
     "Russian",
     "Uzbek",
+    "username",
+    "failed sign-in",
+    "failed sign-ins",
+    "This password is published as Kassa's demo password.",
+    "Your password can't be Kassa's published demo password.",
+    "Too many failed sign-in attempts. Try again in %(minutes)s min.",
 ]
 _DE = [
     "Rechtliche Angaben (auf Rechnungen)",
@@ -132,6 +138,12 @@ _DE = [
     "Deutsch",
     "Russisch",
     "Usbekisch",
+    "Benutzername",
+    "fehlgeschlagene Anmeldung",
+    "fehlgeschlagene Anmeldungen",
+    "Dieses Passwort ist als Demo-Passwort von Kassa veröffentlicht.",
+    "Ihr Passwort darf nicht das veröffentlichte Demo-Passwort von Kassa sein.",
+    "Zu viele fehlgeschlagene Anmeldeversuche. Versuchen Sie es in %(minutes)s Min. erneut.",
 ]
 _RU = [
     "Юридические данные (для счетов)",
@@ -199,6 +211,12 @@ _RU = [
     "Немецкий",
     "Русский",
     "Узбекский",
+    "имя пользователя",
+    "неудачный вход",
+    "неудачные входы",
+    "Этот пароль опубликован как демонстрационный пароль Kassa.",
+    "Пароль не может совпадать с опубликованным демонстрационным паролем Kassa.",
+    "Слишком много неудачных попыток входа. Повторите попытку через %(minutes)s мин.",
 ]
 _UZ = [
     "Yuridik maʼlumotlar (hisob-fakturalar uchun)",
@@ -266,6 +284,12 @@ _UZ = [
     "Nemischa",
     "Ruscha",
     "Oʻzbekcha",
+    "foydalanuvchi nomi",
+    "muvaffaqiyatsiz kirish",
+    "muvaffaqiyatsiz kirishlar",
+    "Bu parol Kassa demo paroli sifatida eʼlon qilingan.",
+    "Parolingiz Kassaning eʼlon qilingan demo paroli boʻlishi mumkin emas.",
+    "Kirishga muvaffaqiyatsiz urinishlar juda koʻp. %(minutes)s daqiqadan soʻng qayta urinib koʻring.",
 ]
 TRANSLATIONS = {
     "de": dict(zip(_KEYS, _DE, strict=True)),

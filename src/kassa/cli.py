@@ -59,9 +59,15 @@ def _migrate(verbosity: int = 0) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
+    from kassa.config import parse_trusted_proxies
     from kassa.platform import webserver
 
     config = settings.CONFIG
+    trusted_proxies = (
+        config.trusted_proxies
+        if args.trusted_proxies is None
+        else parse_trusted_proxies("--trusted-proxies", args.trusted_proxies)
+    )
     children: list[subprocess.Popen[bytes]] = []
     if config.embedded:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # down; with the default handler that would kill us before the children are stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        webserver.serve(args.host, args.port, args.workers)
+        webserver.serve(args.host, args.port, args.workers, trusted_proxies)
     finally:
         for child in children:
             if child.poll() is None:
@@ -265,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="web server processes")
+    serve.add_argument(
+        "--trusted-proxies",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses or networks of proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: KASSA_TRUSTED_PROXIES, else none); "
+        "'' trusts none",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser(
@@ -326,7 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--org", required=True, help="organization id (org_...)")
     add.add_argument("--email", required=True)
     add.add_argument("--role", default="admin", help="owner, admin, finance or viewer")
-    add.add_argument("--password", default=None)
+    add.add_argument(
+        "--password",
+        default=None,
+        help="checked against the password rules (AUTH_PASSWORD_VALIDATORS); without it a new "
+        "user cannot sign in until a password is set in the admin",
+    )
     add.set_defaults(func=cmd_staff_add)
 
     demo = sub.add_parser(

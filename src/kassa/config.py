@@ -7,6 +7,7 @@ sentence and exits instead of showing a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -143,6 +144,9 @@ class Config:
     sse_poll_seconds: int = 1
     sms: SmsConfig | None = None
     vapid_subject: str = ""
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks);
+    # empty: none, the connecting address is the client's.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -366,6 +370,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         ),
         sms=parse_sms_url(env.get("KASSA_SMS_URL")),
         vapid_subject=parse_vapid_subject(env.get("KASSA_VAPID_SUBJECT")),
+        trusted_proxies=parse_trusted_proxies(
+            "KASSA_TRUSTED_PROXIES", env.get("KASSA_TRUSTED_PROXIES")
+        ),
     )
 
 
@@ -377,3 +384,25 @@ def parse_vapid_subject(raw: str | None) -> str:
             f"e.g. mailto:ops@example.com (got {raw!r})."
         )
     return value
+
+
+def parse_trusted_proxies(name: str, raw: str | None) -> tuple[str, ...]:
+    """Comma-separated IP addresses and networks (10.0.0.5, 10.0.0.0/8, fd00::/8), each in
+    its normal form; empty means no proxy is trusted. A name or `*` is refused: trusting a
+    forwarding header from everyone lets any client choose the address it is counted under."""
+    entries: list[str] = []
+    for item in (raw or "").split(","):
+        value = item.strip()
+        if not value:
+            continue
+        try:
+            if "/" in value:
+                entries.append(str(ipaddress.ip_network(value, strict=False)))
+            else:
+                entries.append(str(ipaddress.ip_address(value)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be comma-separated IP addresses or networks such as "
+                f"10.0.0.5 or 10.0.0.0/8 (got {value!r})."
+            ) from None
+    return tuple(dict.fromkeys(entries))

@@ -38,6 +38,8 @@ KASSA_SSE_SEND_TIMEOUT: float = CONFIG.sse_send_timeout_seconds
 KASSA_SSE_POLL_SECONDS: float = CONFIG.sse_poll_seconds
 KASSA_SMS = CONFIG.sms
 KASSA_VAPID_SUBJECT = CONFIG.vapid_subject
+# Proxies whose forwarding headers `kassa serve` believes (kassa.platform.webserver).
+KASSA_TRUSTED_PROXIES = CONFIG.trusted_proxies
 CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
 INSTALLED_APPS = [
@@ -171,9 +173,13 @@ TASKS = {
     }
 }
 
+# Django's model backend behind the staff sign-in lockout (kassa.core.signin_throttle).
+AUTHENTICATION_BACKENDS = ["kassa.core.backends.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "kassa.core.passwords.NotTheDemoPassword"},
 ]
 
 LANGUAGE_CODE = "en"
@@ -264,4 +270,6 @@ UNFOLD = {
     "SITE_SYMBOL": "payments",
     "SHOW_HISTORY": False,
     "DASHBOARD_CALLBACK": "kassa.core.admin_dashboard.dashboard_callback",
+    # Says so when sign-in is locked after repeated failures (kassa.core.backends).
+    "LOGIN": {"form": "kassa.core.admin_signin.AdminSignInForm"},
 }

@@ -135,20 +135,34 @@ def test_cancelled_booking_link_is_410(api: ApiClient, make_booking: MakeBooking
     assert Client().get(path_of(link["url"])).status_code == 410
 
 
-def test_token_probing_is_rate_limited(
-    settings: Any, api: ApiClient, make_booking: MakeBooking
+def test_token_probing_is_limited_but_never_blocks_a_valid_link(
+    settings: Any, api: ApiClient, make_booking: MakeBooking, clock: Clock
 ) -> None:
-    settings.KASSA_PAY_PROBE_LIMIT = 5
+    settings.KASSA_PAY_PROBE_LIMIT = 10
     link = link_for(api, make_booking())
+    clock.set(dt.datetime(2026, 12, 1, 10, 4, 0, tzinfo=dt.UTC))
     prober = Client(REMOTE_ADDR="203.0.113.9")
-    for n in range(5):
+    for n in range(10):
         assert prober.get(f"/pay/{'x' * 63}{n}").status_code == 404
-    blocked = prober.get(f"/pay/{'y' * 64}")
-    assert blocked.status_code == 429 and blocked["Retry-After"] == "600"
-    assert state_of(blocked) == "rate_limited"
-    # Even a real link is refused to that address for now; other addresses are not affected.
-    assert prober.get(path_of(link["url"])).status_code == 429
-    assert Client(REMOTE_ADDR="198.51.100.1").get(path_of(link["url"])).status_code == 200
+    for n in range(5):  # the probes past the limit are refused ...
+        blocked = prober.get(f"/pay/{'y' * 63}{n}")
+        assert blocked.status_code == 429 and state_of(blocked) == "rate_limited"
+    # ... until the ten-minute window ends (10:00-10:10).
+    assert blocked["Retry-After"] == "360"
+    # The valid link opens from the probing address all the while, and so does its return page.
+    page = prober.get(path_of(link["url"]))
+    assert page.status_code == 200 and state_of(page) == "active"
+    assert prober.post(f"/pay/{'z' * 64}").status_code == 429
+    assert prober.get(path_of(link["url"])).status_code == 200
+    clock.advance(minutes=6)  # a new window
+    assert prober.get(f"/pay/{'x' * 64}").status_code == 404
+
+
+def test_unknown_return_tokens_count_as_probes(settings: Any, db: None) -> None:
+    settings.KASSA_PAY_PROBE_LIMIT = 2
+    prober = Client(REMOTE_ADDR="203.0.113.11")
+    codes = [prober.get(f"/pay/return/not-a-signed-value-{n}").status_code for n in range(4)]
+    assert codes == [404, 404, 429, 429]
 
 
 def test_requests_per_minute_are_limited(
@@ -160,6 +174,11 @@ def test_requests_per_minute_are_limited(
     clock.set(dt.datetime(2026, 12, 1, 10, 0, 5, tzinfo=dt.UTC))
     codes = [client.get(path_of(link["url"])).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+    # Unknown tokens are not counted against this limit (they have their own).
+    other = Client(REMOTE_ADDR="203.0.113.12")
+    for n in range(5):
+        assert other.get(f"/pay/{'q' * 63}{n}").status_code == 404
+    assert other.get(path_of(link["url"])).status_code == 200
     clock.advance(minutes=1)  # a new window
     assert client.get(path_of(link["url"])).status_code == 200
 

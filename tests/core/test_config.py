@@ -60,6 +60,9 @@ def test_postgres_and_smtp_urls(tmp_path: Path) -> None:
         ({"KASSA_EMAIL_URL": "pigeon://x"}, "KASSA_EMAIL_URL must be"),
         ({"KASSA_SECRET_KEY": "short"}, "at least 32 characters"),
         ({"KASSA_ALLOW_PRIVATE_WEBHOOK_URLS": "2"}, "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS must be"),
+        ({"KASSA_TRUSTED_PROXIES": "proxy.internal"}, "KASSA_TRUSTED_PROXIES must be"),
+        ({"KASSA_TRUSTED_PROXIES": "*"}, "KASSA_TRUSTED_PROXIES must be"),
+        ({"KASSA_TRUSTED_PROXIES": "10.0.0.0/33"}, "KASSA_TRUSTED_PROXIES must be"),
     ],
 )
 def test_bad_configuration_is_one_sentence(
@@ -101,3 +104,23 @@ def test_cli_reports_unreachable_database(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("kassa: Cannot use the database at 127.0.0.1:1")
+
+
+def test_no_proxy_is_trusted_unless_configured(tmp_path: Path) -> None:
+    assert load_config({"KASSA_DATA_DIR": str(tmp_path)}).trusted_proxies == ()
+    assert (
+        load_config(
+            {"KASSA_DATA_DIR": str(tmp_path), "KASSA_TRUSTED_PROXIES": " , "}
+        ).trusted_proxies
+        == ()
+    )
+
+
+def test_trusted_proxies_are_addresses_and_networks_in_normal_form(tmp_path: Path) -> None:
+    config = load_config(
+        {
+            "KASSA_DATA_DIR": str(tmp_path),
+            "KASSA_TRUSTED_PROXIES": " 10.0.0.5, 10.1.2.3/16 ,fd00:0::1,fd00::/8,10.0.0.5",
+        }
+    )
+    assert config.trusted_proxies == ("10.0.0.5", "10.1.0.0/16", "fd00::1", "fd00::/8")

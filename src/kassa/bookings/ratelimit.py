@@ -5,6 +5,7 @@ window's row or add one to it."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from datetime import timedelta
 
 from django.db import transaction
@@ -13,21 +14,23 @@ from kassa.bookings import clock, repository
 from kassa.bookings.models import RateLimitCounter
 
 
+def _window_start(now: dt.datetime, window: timedelta) -> dt.datetime:
+    seconds = int(window.total_seconds())
+    return dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
+
+
 def hit(key: str, *, window: timedelta, cost: int = 1) -> int:
     """Count `cost` requests for `key` in the current window; return the window's total."""
-    now = clock.now()
-    seconds = int(window.total_seconds())
-    start = dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
+    start = _window_start(clock.now(), window)
     with transaction.atomic():
         return repository.count_hit(key[:200], start, cost)
 
 
-def count(key: str, *, window: timedelta) -> int:
+def seconds_left(*, window: timedelta) -> int:
+    """Whole seconds until the current window ends (at least 1): a 429's Retry-After."""
     now = clock.now()
-    seconds = int(window.total_seconds())
-    start = dt.datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=dt.UTC)
-    row = RateLimitCounter.objects.filter(key=key[:200], window_start=start).first()
-    return row.count if row else 0
+    end = _window_start(now, window) + window
+    return max(1, math.ceil((end - now).total_seconds()))
 
 
 def prune(older_than: timedelta = timedelta(hours=2)) -> int:

@@ -1,14 +1,18 @@
 """The customer's pay pages: /pay/<token> and the page the customer returns to.
 
-Every page is rate limited per IP in the database: at most `KASSA_PAY_RATE_LIMIT` requests a
-minute, and after `KASSA_PAY_PROBE_LIMIT` unknown tokens in ten minutes the address gets 429
-until the window ends, so tokens cannot be probed."""
+Limits per IP address, counted in the database (kassa.bookings.ratelimit):
+- Unknown tokens: after `KASSA_PAY_PROBE_LIMIT` of them in a ten-minute window, further unknown
+  tokens from the address get 429 until the window ends. Only unknown tokens are refused: a
+  valid link always opens, however much the address (a shared NAT, a customer's phone network)
+  probed, so probing can neither find a token nor deny a customer their link. A 429 rather than
+  a growing delay: a delay would hold one of the few request threads for each probe.
+- Pages of a valid link: at most `KASSA_PAY_RATE_LIMIT` requests a minute per address. Probes do
+  not count here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from kassa.bookings import clock, links, ratelimit
 from kassa.bookings.errors import BookingAlreadyPaid, PaymentLinkGone
 from kassa.bookings.models import Booking, PaymentLink
+from kassa.core.actors import client_address
 from kassa.core.errors import KassaError
 from kassa.core.money import format_money
 from kassa.payments import services as payments
@@ -29,11 +34,10 @@ from kassa.payments.models import Payment, PaymentStatus
 MINUTE = timedelta(minutes=1)
 PROBE_WINDOW = timedelta(minutes=10)
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")]
-View = Callable[..., HttpResponse]
 
 
 def _ip(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    return client_address(request) or "unknown"
 
 
 def _limits() -> tuple[int, int]:
@@ -43,22 +47,19 @@ def _limits() -> tuple[int, int]:
     )
 
 
-def rate_limited(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        per_minute, probes = _limits()
-        ip = _ip(request)
-        over = ratelimit.hit(f"pay:{ip}", window=MINUTE) > per_minute
-        if over or ratelimit.count(f"probe:{ip}", window=PROBE_WINDOW) >= probes:
-            with translation.override(page_locale(request)):
-                response = render(
-                    request, "bookings/pay_rate_limited.html", {"locale": None}, status=429
-                )
-            response["Retry-After"] = "60" if over else str(int(PROBE_WINDOW.total_seconds()))
-            return response
-        return view(request, *args, **kwargs)
+def _too_many(request: HttpRequest, retry_after: int) -> HttpResponse:
+    with translation.override(page_locale(request)):
+        response = render(request, "bookings/pay_rate_limited.html", {"locale": None}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
 
-    return wrapper
+
+def _flooded(request: HttpRequest) -> HttpResponse | None:
+    """The 429 for an address past its requests a minute to a valid link's pages, or None."""
+    per_minute, _probes = _limits()
+    if ratelimit.hit(f"pay:{_ip(request)}", window=MINUTE) > per_minute:
+        return _too_many(request, ratelimit.seconds_left(window=MINUTE))
+    return None
 
 
 def _context(link: PaymentLink, booking: Booking, locale: str, **extra: Any) -> dict[str, Any]:
@@ -85,7 +86,10 @@ def _context(link: PaymentLink, booking: Booking, locale: str, **extra: Any) -> 
 
 
 def _unknown(request: HttpRequest) -> HttpResponse:
-    ratelimit.hit(f"probe:{_ip(request)}", window=PROBE_WINDOW)
+    """The answer to an unknown token: 404, or 429 once the address has probed too many."""
+    _per_minute, probes = _limits()
+    if ratelimit.hit(f"probe:{_ip(request)}", window=PROBE_WINDOW) > probes:
+        return _too_many(request, ratelimit.seconds_left(window=PROBE_WINDOW))
     with translation.override(page_locale(request)):
         return render(
             request,
@@ -112,12 +116,14 @@ def _state_page(
     return None
 
 
-@rate_limited
 @require_http_methods(["GET", "POST"])
 def pay(request: HttpRequest, token: str) -> HttpResponse:
     link = links.find(token)
     if link is None:
         return _unknown(request)
+    flooded = _flooded(request)
+    if flooded is not None:
+        return flooded
     booking = link.booking
     locale = page_locale(request, booking.customer.locale, booking.organization.locale)
     with translation.override(locale):
@@ -159,7 +165,6 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "bookings/pay.html", {**context, "accounts": accounts})
 
 
-@rate_limited
 @require_GET
 def pay_return(request: HttpRequest, value: str) -> HttpResponse:
     """Where the customer lands after the provider: success, failure, or still waiting."""
@@ -173,6 +178,9 @@ def pay_return(request: HttpRequest, value: str) -> HttpResponse:
     )
     if link is None:
         return _unknown(request)
+    flooded = _flooded(request)
+    if flooded is not None:
+        return flooded
     booking = link.booking
     payment: Payment | None = link.payment
     asked = request.GET.get("payment_id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,23 @@ class Actor:
         )
 
 
+def client_address(request: HttpRequest | None) -> str | None:
+    """The client's IP address, or None when there is none or it is not an IP address.
+
+    Only REMOTE_ADDR is read, never X-Forwarded-For: the web server sets REMOTE_ADDR from
+    forwarding headers for the proxies in KASSA_TRUSTED_PROXIES only
+    (kassa.platform.webserver). Anything that is not an address (a proxy's garbage, a Unix
+    socket's peer) is None rather than a value the IP address columns would refuse."""
+    raw = request.META.get("REMOTE_ADDR") if request is not None else None
+    if not raw:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        return None
+
+
 def _origin(request: HttpRequest | None) -> tuple[str | None, str]:
     if request is None:
         return None, ""
-    return request.META.get("REMOTE_ADDR") or None, request.META.get("HTTP_USER_AGENT", "")[:300]
+    return client_address(request), request.META.get("HTTP_USER_AGENT", "")[:300]

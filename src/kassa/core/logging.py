@@ -15,6 +15,8 @@ def json_formatter() -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
+            # A record's `extra={...}` fields become fields of the JSON line.
+            structlog.stdlib.ExtraAdder(),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ],
     )

@@ -1,5 +1,5 @@
-"""Tenancy and cross-cutting records: organizations, staff roles, API keys, idempotency records
-and the audit log."""
+"""Tenancy and cross-cutting records: organizations, staff roles, API keys, idempotency records,
+the audit log and failed staff sign-ins."""
 
 from __future__ import annotations
 
@@ -190,3 +190,25 @@ class AuditLogEntry(models.Model):
         if not self._state.adding:
             raise ValueError("audit log entries are append-only")
         super().save(*args, **kwargs)
+
+
+class SignInFailure(models.Model):
+    """One failed staff sign-in: the name tried and the address it came from. The lockout
+    (kassa.core.signin_throttle) counts the recent ones per name and per address; rows older
+    than a day are pruned hourly."""
+
+    username = models.CharField(_("username"), max_length=254)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=now)
+
+    class Meta:
+        verbose_name = _("failed sign-in")
+        verbose_name_plural = _("failed sign-ins")
+        indexes = [
+            models.Index(fields=["username", "created_at"], name="core_signin_fail_user"),
+            models.Index(fields=["ip_address", "created_at"], name="core_signin_fail_ip"),
+            models.Index(fields=["created_at"], name="core_signin_fail_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip_address or '?'} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -163,12 +165,18 @@ def add_staff_member(
     actor: Actor,
     password: str | None = None,
 ) -> Membership:
+    """Give `email` (a user, created if missing) `role` in `organization`. A password, when
+    given, must pass the project's password rules (`AUTH_PASSWORD_VALIDATORS`, the same the
+    admin's password forms apply): `InvalidRequest` with the validators' messages otherwise,
+    and nothing is written. Without one a new user has no usable password."""
     if role not in Role.values:
         raise InvalidRequest(f"Role must be one of {', '.join(Role.values)}.", param="role")
     email = validate_email(email)
     user_model = get_user_model()
     with transaction.atomic():
         user = user_model.objects.filter(username=email).first()
+        if password is not None:
+            _check_password(password, user or user_model(username=email, email=email))
         if user is None:
             user = user_model.objects.create_user(username=email, email=email, password=password)
         elif password:
@@ -186,6 +194,13 @@ def add_staff_member(
             after={"user": email, "role": role},
         )
     return membership
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidRequest(" ".join(exc.messages), param="password") from None
 
 
 ORGANIZATION_EDITABLE = (

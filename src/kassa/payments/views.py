@@ -11,6 +11,7 @@ from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from kassa.core.actors import client_address
 from kassa.core.errors import KassaError
 from kassa.core.money import format_money
 from kassa.payments import services
@@ -132,7 +133,7 @@ def provider_hook(
         headers={k.lower(): v for k, v in request.headers.items()},
         body=request.body,
         query={k: str(v) for k, v in request.GET.items()},
-        remote_addr=request.META.get("REMOTE_ADDR"),
+        remote_addr=client_address(request),
         action=action,
     )
     gateway = gateway_for(account)

@@ -11,6 +11,12 @@ process wakes first accepts: under keep-alive traffic one worker can end up with
 connection while the others idle (measured: 16 benchmark connections, one worker at 90 % of a
 core, the other idle). On Linux each worker here gets its own socket bound with SO_REUSEPORT,
 so the kernel spreads new connections over the workers evenly. Elsewhere one socket is shared.
+
+Forwarding headers: uvicorn believes X-Forwarded-For and X-Forwarded-Proto from 127.0.0.1 unless
+told otherwise, and the client address it takes from them becomes REMOTE_ADDR, which the pay
+pages' limits, the admin sign-in lockout and the audit log count by. Here they are believed only
+from the proxies given (`KASSA_TRUSTED_PROXIES`, `kassa serve --trusted-proxies`); with none,
+proxy header handling is off and the connecting address is the client's.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -38,10 +45,15 @@ RESTART_PAUSE_MAX = 10.0
 logger = logging.getLogger("kassa.webserver")
 
 
-def config_options(host: str, port: int) -> dict[str, Any]:
+def config_options(host: str, port: int, trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "host": host,
         "port": port,
+        # Both set explicitly: uvicorn's defaults (on, trusting 127.0.0.1 or the
+        # FORWARDED_ALLOW_IPS environment variable) would let anything connecting through the
+        # loopback choose its own address.
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": list(trusted_proxies),
         "lifespan": "off",
         "log_level": "warning",
         "access_log": False,
@@ -65,17 +77,18 @@ def bind(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, trusted_proxies: Sequence[str] = ()) -> None:
     """Serve Kassa until SIGINT or SIGTERM."""
+    options = config_options(host, port, trusted_proxies)
     if workers <= 1:
-        uvicorn.Server(uvicorn.Config(APP, **config_options(host, port))).run()
+        uvicorn.Server(uvicorn.Config(APP, **options)).run()
         return
     reuse = reuse_port_supported()
     sockets = [bind(host, port, reuse_port=True) for _ in range(workers)] if reuse else []
     if not reuse:
         sockets = [bind(host, port, reuse_port=False)] * workers
     try:
-        Supervisor(sockets, config_options(host, port)).run()
+        Supervisor(sockets, options).run()
     finally:
         for sock in set(sockets):
             sock.close()

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kassa.core.actors import Actor
+from kassa.core.actors import Actor, client_address
 from kassa.core.errors import KassaError
 from kassa.core.models import ActorType
 from kassa.core.validation import refuse_unstorable
@@ -33,7 +33,7 @@ def customer_actor(request: HttpRequest, user: PortalUser) -> Actor:
         type=ActorType.CUSTOMER,
         id=user.customer.id,
         label=user.customer.email or user.customer.id,
-        ip_address=request.META.get("REMOTE_ADDR") or None,
+        ip_address=client_address(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
     )
 

@@ -10,14 +10,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from kassa.core.actors import client_address
 from kassa.payments.locale_choice import page_locale
 from kassa.portal import session, signin
 
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")]
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,7 +36,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             }
             return render(request, "portal/sign_in.html", context, status=400)
         try:
-            signin.request_link(email, ip_address=_client_ip(request), page_locale=locale)
+            signin.request_link(email, ip_address=client_address(request), page_locale=locale)
         except signin.TooManyRequests:
             context = {
                 "languages": LANGUAGES,
