@@ -211,3 +211,13 @@ def test_demo_links_follow_the_port_unless_the_base_url_is_set_and_reset_makes_a
 )
 def test_the_default_base_url_is_where_the_server_listens(host: str, url: str) -> None:
     assert listen_base_url(host, 8001) == url
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["Caf\udce9", "a\udcffb"])
+def test_text_that_cannot_be_stored_is_refused(name: str) -> None:
+    # Bytes that are not UTF-8 (here Latin-1 "é", 0xff) reach argv as lone surrogates.
+    result = kassa("org", "create", "--name", name, "--json")
+    assert result.returncode == 2, result.stderr
+    assert "--name" in result.stderr and "Traceback" not in result.stderr
+    assert Organization.objects.count() == 0
