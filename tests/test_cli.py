@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from kassa.cli import listen_base_url
 from kassa.core.models import ApiKey, Organization
 from kassa.ledger import services as ledger
 from tests.conftest import make_org
@@ -172,6 +174,43 @@ def test_demo_is_idempotent() -> None:
     ).json()["data"]
     assert client.login(username=info["staff"]["email"], password=info["staff"]["password"])
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_links_follow_the_port_unless_the_base_url_is_set_and_reset_makes_a_new_link() -> None:
+    unset = {"KASSA_BASE_URL": ""}
+    first = kassa("demo", "--port", "8123", env=unset)
+    assert first.returncode == 0, first.stderr
+    assert "http://127.0.0.1:8123/admin/" in first.stdout
+    assert "http://127.0.0.1:8123/v1/docs" in first.stdout
+    assert "http://127.0.0.1:8123/portal/sign-in" in first.stdout
+    assert ":8000" not in first.stdout
+    links = re.findall(r"http://127\.0\.0\.1:8123/pay/\S+", first.stdout)
+    assert len(links) == 1
+    again = kassa("demo", "--port", "8123", env=unset)
+    assert re.findall(r"http://127\.0\.0\.1:8123/pay/\S+", again.stdout) == links
+
+    reset = kassa("demo", "--reset", "--host", "0.0.0.0", "--port", "8124", env=unset)  # noqa: S104
+    assert reset.returncode == 0, reset.stderr
+    fresh = re.findall(r"http://127\.0\.0\.1:8124/pay/\S+", reset.stdout)
+    assert len(fresh) == 1 and fresh[0].rsplit("/", 1)[1] != links[0].rsplit("/", 1)[1]
+
+    fixed = kassa("demo", "--port", "8123", env={"KASSA_BASE_URL": "https://pay.example.com"})
+    assert "https://pay.example.com/pay/" in fixed.stdout and ":8123" not in fixed.stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8001"),
+        ("0.0.0.0", "http://127.0.0.1:8001"),  # noqa: S104
+        ("::", "http://127.0.0.1:8001"),
+        ("::1", "http://[::1]:8001"),
+        ("localhost", "http://localhost:8001"),
+    ],
+)
+def test_the_default_base_url_is_where_the_server_listens(host: str, url: str) -> None:
+    assert listen_base_url(host, 8001) == url
 
 
 @pytest.mark.django_db(transaction=True)

@@ -56,6 +56,31 @@ def _migrate(verbosity: int = 0) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 
+def listen_base_url(host: str, port: int) -> str:
+    """The base URL of a server listening on `host`:`port`, for links when KASSA_BASE_URL is
+    not set. A wildcard address is reached through loopback on this machine."""
+    # Only compared with the address to listen on; nothing is bound here.
+    if host in {"", "0.0.0.0", "::", "[::]"}:  # noqa: S104
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _apply_command_defaults(args: argparse.Namespace) -> None:
+    """Environment defaults that follow from the command line, set before the settings are
+    read so that this process and the worker and scheduler it starts agree on them. A value
+    set in the environment always wins."""
+    port = getattr(args, "port", None)
+    if port is not None and not os.environ.get("KASSA_BASE_URL", "").strip():
+        # Links (admin, pay pages, checkout, emails, gateway callbacks) follow the port.
+        os.environ["KASSA_BASE_URL"] = listen_base_url(args.host, port)
+    if getattr(args, "dev", False):
+        # A development server: webhook receivers on this machine are allowed
+        # (docs/decisions/035-first-hour-development-defaults.md).
+        os.environ.setdefault("KASSA_ALLOW_PRIVATE_WEBHOOK_URLS", "1")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from django.conf import settings
 
@@ -72,12 +97,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config.embedded:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         _migrate()
+    if args.dev:
+        _print_demo(_load_demo(reset=False))
+        print()
+    if config.embedded:
         for role in ("worker", "scheduler"):
             children.append(subprocess.Popen([sys.executable, "-m", "kassa", role]))  # noqa: S603
     print(f"Kassa is serving {config.base_url} (listening on http://{args.host}:{args.port})")
     print(f"  admin {config.base_url}/admin/  ·  API docs {config.base_url}/v1/docs")
     if config.embedded:
         print(f"  SQLite database {config.database.name}; worker and scheduler started.")
+    if config.email.backend == "console":
+        print("  Emails are printed here (KASSA_EMAIL_URL sends them instead).")
+    if config.allow_private_webhook_urls:
+        print(
+            "  Webhook URLs on this machine and private networks are allowed"
+            " (KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=1; development only)."
+        )
+    if args.dev and args.host not in {"127.0.0.1", "localhost", "::1"}:
+        print(
+            f"  Warning: a development server listening on {args.host}: the demo login is public"
+            " and webhooks may reach your network. Do not leave it reachable by others."
+        )
+    sys.stdout.flush()
     # uvicorn restores the previous handler and re-raises a caught SIGTERM once it has shut
     # down; with the default handler that would kill us before the children are stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -219,18 +261,29 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_demo(*, reset: bool) -> dict[str, Any]:
+    from kassa.customers.demo import load_demo
+
+    return load_demo(reset=reset)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from django.conf import settings
-
-    from kassa.customers.demo import load_demo
 
     if settings.CONFIG.embedded:
         settings.CONFIG.data_dir.mkdir(parents=True, exist_ok=True)
         _migrate()
-    info = load_demo()
+    info = _load_demo(reset=args.reset)
     if args.json:
         print(json.dumps(info))
         return 0
+    _print_demo(info)
+    return 0
+
+
+def _print_demo(info: dict[str, Any]) -> None:
+    from django.conf import settings
+
     base = settings.CONFIG.base_url
     print("Demo data is loaded.")
     print(f"  Organization   {info['organization']['name']} ({info['organization']['id']})")
@@ -241,7 +294,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  API docs       {base}/v1/docs   API key {info['api_key']}")
     for label, url in info.get("links", {}).items():
         print(f"  {label:<14} {url}")
-    return 0
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -252,6 +304,18 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------
+
+
+def _add_listen_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address Kassa listens on (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="the port Kassa listens on (default 8000); links use it unless KASSA_BASE_URL is set",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,8 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops them all. With PostgreSQL it runs the web server only: start `kassa worker` "
         "and one `kassa scheduler` separately.",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    _add_listen_arguments(serve)
     serve.add_argument("--workers", type=int, default=1, help="web server processes")
     serve.add_argument(
         "--trusted-proxies",
@@ -278,6 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated addresses or networks of proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: KASSA_TRUSTED_PROXIES, else none); "
         "'' trusts none",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="a development server: load the demo data and print where to find it, and allow "
+        "webhook URLs on this machine (KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=1 unless set); "
+        "`./dev run` uses it",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -352,9 +422,17 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="load demo data (idempotent) and print where to go",
         description="Load a demo organization, staff login, customers and payable demo objects. "
-        "Running it again changes nothing and prints the same credentials.",
+        "Running it again changes nothing and prints the same credentials. The links point at "
+        "KASSA_BASE_URL, or else at --host and --port (where `kassa serve` listens).",
     )
     demo.add_argument("--json", action="store_true")
+    demo.add_argument(
+        "--reset",
+        action="store_true",
+        help="make the demo payable again: a fresh payment link, or a new demo booking once the "
+        "current one is paid (paid bookings and the ledger are kept)",
+    )
+    _add_listen_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
     manage = sub.add_parser(
@@ -377,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    _apply_command_defaults(args)
     try:
         _setup_django()
     except ConfigError as exc:

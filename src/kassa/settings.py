@@ -229,7 +229,8 @@ SERVER_EMAIL = CONFIG.email.from_address
 _MAIL_BACKENDS = {
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "locmem": "django.core.mail.backends.locmem.EmailBackend",
-    "console": "django.core.mail.backends.console.EmailBackend",
+    # Decoded and with each link on a line of its own (kassa.platform.console_email).
+    "console": "kassa.platform.console_email.EmailBackend",
 }
 MAILERS: dict[str, Any] = {"default": {"BACKEND": _MAIL_BACKENDS[CONFIG.email.backend]}}
 if CONFIG.email.backend == "smtp":

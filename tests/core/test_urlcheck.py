@@ -54,7 +54,10 @@ def test_live_mode_needs_https() -> None:
     ],
 )
 def test_private_loopback_link_local_and_reserved_hosts_are_refused(url: str) -> None:
-    assert "public addresses" in refused(url)
+    message = refused(url)
+    assert "public addresses" in message
+    # The refusal says how a developer reaches a receiver on their own machine.
+    assert "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=1" in message
 
 
 @override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False)
@@ -67,8 +70,12 @@ def test_malformed_urls_are_refused(url: str) -> None:
 
 
 @override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False)
-def test_unresolvable_host_is_refused() -> None:
-    assert "could not be resolved" in refused("https://no-such-host.invalid/x")
+def test_a_host_that_does_not_resolve_now_is_accepted() -> None:
+    # .invalid never resolves (RFC 6761), online or offline: saving must not depend on DNS.
+    # Delivery resolves again and dials public addresses only.
+    check_webhook_url("https://no-such-host.invalid/x", live_mode=True)
+    check_webhook_url("http://erp.no-such-host.invalid:8080/kassa", live_mode=False)
+    assert public_addresses("no-such-host.invalid", 443) == []
 
 
 @override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=True)

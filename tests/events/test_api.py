@@ -94,7 +94,26 @@ def test_ssrf_private_loopback_and_link_local_urls_are_refused(api: ApiClient, u
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "url" and "public addresses" in error["message"]
+    assert "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=1" in error["message"]
     assert not WebhookEndpoint.objects.exists()
+
+
+@override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False)
+def test_an_endpoint_whose_host_does_not_resolve_yet_is_created_and_delivery_waits(
+    api: ApiClient,
+) -> None:
+    """Saving does not depend on DNS (offline, or a record not made yet); delivery resolves
+    the name again and records the failure, to be retried."""
+    response = api.post(
+        "/v1/webhook_endpoints",
+        {"url": "https://erp.no-such-host.invalid/kassa", "enabled_events": ["*"]},
+    )
+    assert response.status_code == 200, response.content
+    assert api.post(f"/v1/webhook_endpoints/{response.json()['id']}/test").status_code == 200
+    deliver_due()
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None and attempt.error
+    assert WebhookDelivery.objects.get().status == "pending"
 
 
 @override_settings(KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=False)

@@ -1,6 +1,7 @@
 """Checks for URLs that Kassa will call on a merchant's behalf (webhook endpoints, customer
 callbacks), when they are saved. The address rule itself (public addresses only, checked again
-at connect time against DNS rebinding) is `kassa.platform.netguard`.
+at connect time against DNS rebinding) is `kassa.platform.netguard`; names are resolved here
+only to refuse early what delivery would refuse, so a name that does not resolve is accepted.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 
 from kassa.core.errors import InvalidRequest
 from kassa.platform.netguard import (
+    PRIVATE_ADDRESSES_HINT,
     IPAddress,
     is_public_address,
     private_addresses_allowed,
@@ -16,7 +18,13 @@ from kassa.platform.netguard import (
     resolve,
 )
 
-__all__ = ["MAX_URL_LENGTH", "IPAddress", "check_webhook_url", "public_addresses"]
+__all__ = [
+    "MAX_URL_LENGTH",
+    "PRIVATE_ADDRESSES_HINT",
+    "IPAddress",
+    "check_webhook_url",
+    "public_addresses",
+]
 
 MAX_URL_LENGTH = 2048
 
@@ -44,15 +52,17 @@ def check_webhook_url(url: str, *, live_mode: bool) -> None:
         raise InvalidRequest(f"{url!r} has no host name.", param="url")
     if parts.fragment:
         raise InvalidRequest("The URL must not contain a fragment (#...).", param="url")
-    addresses = resolve(host, port or (443 if scheme == "https" else 80))
-    if not addresses:
-        raise InvalidRequest(f"The host {host!r} could not be resolved.", param="url")
     if private_addresses_allowed():
         return
-    for address in addresses:
+    # A name that does not resolve now is accepted: DNS may be offline (a laptop on a train)
+    # or the record not created yet. Nothing is sent to it until it resolves, and the HTTP
+    # client checks every address it dials (kassa.platform.http_client), so this check only
+    # refuses early what would be refused at delivery anyway.
+    for address in resolve(host, port or (443 if scheme == "https" else 80)):
         if not is_public_address(address):
             raise InvalidRequest(
                 f"The host {host!r} resolves to {address}, a private, loopback, link-local or "
-                "reserved address; webhooks are only sent to public addresses.",
+                "reserved address; webhooks are only sent to public addresses. "
+                f"{PRIVATE_ADDRESSES_HINT}",
                 param="url",
             )

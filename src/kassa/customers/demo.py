@@ -3,7 +3,8 @@
 The demo organization, its staff sign-in and API key come from `kassa.core.demo`; this adds the
 demo customers. Apps above this one add their own demo objects (a payable booking, a wallet) by
 registering a loader; each loader gets the organization and the customers by email, and returns
-links to print."""
+links to print. `kassa demo --reset` first calls the registered resetters, which make the demo
+objects usable again (a paid demo booking is followed by a new one: nothing is deleted)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ DEMO_CUSTOMERS = [
 ]
 
 Loader = Callable[[Organization, dict[str, Customer]], dict[str, str]]
+Resetter = Callable[[Organization, dict[str, Customer]], None]
 _loaders: list[Loader] = []
+_resetters: list[Resetter] = []
 
 
 def register(loader: Loader) -> None:
@@ -42,7 +45,14 @@ def register(loader: Loader) -> None:
         _loaders.append(loader)
 
 
-def load_demo() -> dict[str, Any]:
+def register_reset(resetter: Resetter) -> None:
+    """`kassa demo --reset` calls `resetter` before the loaders: it makes its demo objects
+    usable again without deleting or editing anything that money moved through."""
+    if resetter not in _resetters:
+        _resetters.append(resetter)
+
+
+def load_demo(*, reset: bool = False) -> dict[str, Any]:
     # One transaction for the organization and its customers, as before the split: a failed
     # load leaves no half-made demo organization behind.
     with transaction.atomic():
@@ -51,6 +61,9 @@ def load_demo() -> dict[str, Any]:
         for data in DEMO_CUSTOMERS:
             customer = Customer.objects.filter(organization=org, email=data["email"]).first()
             customers[data["email"]] = customer or create_customer(org, data)
+    if reset:
+        for resetter in _resetters:
+            resetter(org, customers)
     links: dict[str, str] = {}
     for loader in _loaders:
         links.update(loader(org, customers))

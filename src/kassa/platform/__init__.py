@@ -6,7 +6,8 @@ uvicorn or django-tasks-db, so that an upgrade of one of them touches this packa
   querysets), `fastpath` (the `KASSA_DB_FASTPATH` switch), `dbinfo`, `listen`;
 - the web server: `webserver` (uvicorn), `wsgi_bridge` (Django's WSGI handler on a bounded
   thread pool behind the ASGI server);
-- processes: `worker`, `scheduler`, `periodic`, `task_backend`;
+- processes: `worker`, `scheduler`, `periodic`, `task_backend`; `console_email` (Django's
+  email backend for the terminal, decoded);
 - `hotcache` (in-process caches cleared across processes by NOTIFY), `http_client` (the small
   HTTP/1.1 client of outbound webhooks) and `netguard` (the SSRF address rule).
 

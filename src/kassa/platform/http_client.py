@@ -21,7 +21,11 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from kassa.platform.netguard import is_public_address, private_addresses_allowed
+from kassa.platform.netguard import (
+    PRIVATE_ADDRESSES_HINT,
+    is_public_address,
+    private_addresses_allowed,
+)
 
 
 class RefusedAddress(OSError):
@@ -177,7 +181,8 @@ class HttpClient:
         if literal is not None:
             if not allow_private and not is_public_address(literal):
                 raise RefusedAddress(
-                    f"{host} is not a public address; webhooks are only sent to public ones"
+                    f"{host} is not a public address; webhooks are only sent to public ones. "
+                    + PRIVATE_ADDRESSES_HINT
                 )
             return [str(literal)]
         loop = asyncio.get_running_loop()
@@ -190,7 +195,8 @@ class HttpClient:
                 addresses.append(address)
         if not addresses:
             raise RefusedAddress(
-                f"{host} has no public address; webhooks are only sent to public ones"
+                f"{host} has no public address; webhooks are only sent to public ones. "
+                + PRIVATE_ADDRESSES_HINT
             )
         return addresses
 

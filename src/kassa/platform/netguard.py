@@ -16,6 +16,12 @@ from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# Said with every refusal: the way to reach a receiver on this machine in development.
+PRIVATE_ADDRESSES_HINT = (
+    "To send webhooks to this machine or a private network in development, start Kassa with "
+    "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS=1 (`./dev run` and `kassa serve --dev` do)."
+)
+
 
 def private_addresses_allowed() -> bool:
     return bool(getattr(settings, "KASSA_ALLOW_PRIVATE_WEBHOOK_URLS", False))
