@@ -31,11 +31,13 @@ def test_only_the_push_button_that_applies_is_shown(
     sign_in: Any,
     page: Any,  # noqa: F811
 ) -> None:
+    # Waits for the browser (a loaded machine can be slow), not timing assertions.
+    page.context.set_default_timeout(60_000)
     settings.KASSA_BASE_URL = live_server.url
     customer = make_customer(org, email="push@example.com")
     signed_in(page, live_server, sign_in(customer))
     page.goto(f"{live_server.url}/portal/notifications")
-    page.wait_for_function("document.getElementById('push-status').textContent.length > 0")
+    page.wait_for_selector("#push-status:not(:empty)", state="attached")
     status = page.inner_text("#push-status")
     on, off = page.is_visible("#push-on"), page.is_visible("#push-off")
     if status == "Notifications are off in this browser.":
@@ -53,6 +55,7 @@ def test_the_usage_chart_writes_days_in_the_pages_language(
     sign_in: Any,
     page: Any,  # noqa: F811
 ) -> None:
+    page.context.set_default_timeout(60_000)
     settings.KASSA_BASE_URL = live_server.url
     customer = make_customer(org, email="jonas@example.de", locale="de", name="Jonas")
     wallet = services.create_wallet(org, customer_id=customer.id, currency="EUR")

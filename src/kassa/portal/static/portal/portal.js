@@ -133,7 +133,9 @@
       say("unsupported");
     } else {
       navigator.serviceWorker.register("/portal/sw.js", {scope: "/portal/"}).then(function (reg) {
-        reg.pushManager.getSubscription().then(function (sub) { say(sub ? "on" : "off"); });
+        reg.pushManager.getSubscription().then(
+          function (sub) { say(sub ? "on" : "off"); },
+          function () { say("unsupported"); });
         pushOn.addEventListener("click", function () {
           Notification.requestPermission().then(function (permission) {
             if (permission !== "granted") { say("denied"); return; }
