@@ -358,3 +358,34 @@ TRANSLATIONS["uz"].update(
         'Admin home': 'Admin bosh sahifasi',
     }
 )
+
+# The per-currency maximum (decision 036) with the amount shown as money.
+TRANSLATIONS["de"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Der Betrag darf %(max)s (%(money)s) nicht übersteigen."
+)
+TRANSLATIONS["ru"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Сумма не должна превышать %(max)s (%(money)s)."
+)
+TRANSLATIONS["uz"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Summa %(max)s (%(money)s) dan oshmasligi kerak."
+)
+
+# The input rules' messages (issue 21, strict input) had no translation yet.
+TRANSLATIONS["de"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Text darf keine NUL-Zeichen und keine einzelnen Surrogate enthalten.",
+        "Dates lie between %(low)s and %(high)s.": "Daten liegen zwischen %(low)s und %(high)s.",
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Текст не может содержать символы NUL или одиночные суррогаты.",
+        "Dates lie between %(low)s and %(high)s.": "Даты должны быть между %(low)s и %(high)s.",
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Matnda NUL belgilari yoki yakka surrogatlar boʻlishi mumkin emas.",
+        "Dates lie between %(low)s and %(high)s.": "Sanalar %(low)s va %(high)s oraligʻida boʻladi.",
+    }
+)

@@ -16,6 +16,7 @@ from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin
 from kassa.core.admin_base import money as admin_money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
@@ -317,7 +318,7 @@ class GatewayEventAdmin(ReadOnlyAdmin):
         return has_role(request, MONEY_ROLES, None)
 
 
-class GatewayAccountForm(forms.ModelForm):
+class GatewayAccountForm(InputRulesFormMixin, forms.ModelForm):
     """Credentials are entered per provider; secrets are write-only."""
 
     provider = forms.ChoiceField(choices=())

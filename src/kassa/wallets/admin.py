@@ -19,6 +19,7 @@ from kassa.core.actors import Actor
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role, money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.wallets import rules, services
 from kassa.wallets.models import (
     Adjustment,
@@ -248,7 +249,7 @@ class LowBalanceAlertAdmin(ReadOnlyAdmin):
         return money(alert.balance, alert.wallet.currency)
 
 
-class AdjustmentForm(forms.ModelForm):
+class AdjustmentForm(InputRulesFormMixin, forms.ModelForm):
     class Meta:
         model = Adjustment
         fields = ("wallet", "amount", "reason")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
@@ -15,7 +14,7 @@ from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import ResourceMissing
 from kassa.core.money import normalize_currency
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import ErrorOut
+from kassa.core.schemas import DateTime, ErrorOut
 from kassa.wallets import auto_topup, history, rules, services, topups
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet
 from kassa.wallets.representations import attempt_dict, settings_dict, topup_dict, wallet_dict
@@ -239,8 +238,8 @@ def list_attempts(
 
 class HistoryFilters(ListParams):
     type: str | None = None
-    created_gte: datetime | None = None
-    created_lte: datetime | None = None
+    created_gte: DateTime | None = None
+    created_lte: DateTime | None = None
     amount_gte: int | None = None
     amount_lte: int | None = None
     q: str | None = None

@@ -21,7 +21,7 @@ from kassa.wallets.rules import bonus_for, check_topup_amount, settings_for
 def checked_amount(wallet: Wallet, amount: Any) -> tuple[int, int]:
     """The amount and its bonus when a top-up of `amount` would be accepted, else the refusal
     (KassaError). The one rule for both creating a top-up and previewing it in the portal."""
-    amount = validate_amount(amount)
+    amount = validate_amount(amount, wallet.currency)
     rules = settings_for(wallet.organization_id, wallet.currency)
     check_topup_amount(rules, amount)
     return amount, bonus_for(rules, amount)
