@@ -490,3 +490,26 @@ TRANSLATIONS = {
         "Please check that you opened the whole link from your email.": "Xatdagi havolani to‘liq ochganingizni tekshiring.",
     },
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        'This link works once and is valid until %(until)s (%(zone)s).': 'Dieser Link funktioniert einmal und ist gültig bis %(until)s (%(zone)s).',
+        '%(count)d booking with a balance due': ('%(count)d Buchung mit offenem Betrag', '%(count)d Buchungen mit offenem Betrag'),
+        '%(used)d of %(made)d link paid': ('%(used)d von %(made)d Link bezahlt', '%(used)d von %(made)d Links bezahlt'),
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'This link works once and is valid until %(until)s (%(zone)s).': 'Ссылка работает один раз и действует до %(until)s (%(zone)s).',
+        '%(count)d booking with a balance due': ('%(count)d бронирование с остатком к оплате', '%(count)d бронирования с остатком к оплате', '%(count)d бронирований с остатком к оплате'),
+        '%(used)d of %(made)d link paid': ('оплачено %(used)d из %(made)d ссылки', 'оплачено %(used)d из %(made)d ссылок', 'оплачено %(used)d из %(made)d ссылок'),
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'This link works once and is valid until %(until)s (%(zone)s).': 'Bu havola bir marta ishlaydi va %(until)s gacha amal qiladi (%(zone)s).',
+        '%(count)d booking with a balance due': ('Qoldigʻi bor %(count)d ta bron', 'Qoldigʻi bor %(count)d ta bron'),
+        '%(used)d of %(made)d link paid': ('%(made)d ta havoladan %(used)d tasi toʻlangan', '%(made)d ta havoladan %(used)d tasi toʻlangan'),
+    }
+)

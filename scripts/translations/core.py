@@ -296,3 +296,120 @@ TRANSLATIONS = {
     "ru": dict(zip(_KEYS, _RU, strict=True)),
     "uz": dict(zip(_KEYS, _UZ, strict=True)),
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        'Amounts are integers in minor units (cents, tiyin).': 'Beträge sind ganze Zahlen in der kleinsten Einheit (Cent, Tiyin).',
+        'The amount must be greater than zero.': 'Der Betrag muss größer als null sein.',
+        'The amount must not exceed %(max)s.': 'Der Betrag darf %(max)s nicht übersteigen.',
+        'Decimal amounts must be given as strings, not floats.': 'Dezimalbeträge werden als Zeichenketten angegeben, nicht als Gleitkommazahlen.',
+        '%(value)s is not a decimal amount.': '%(value)s ist kein Dezimalbetrag.',
+        '%(value)s is not a finite amount.': '%(value)s ist kein endlicher Betrag.',
+        '%(value)s %(currency)s has more decimal places than %(currency)s allows.': '%(value)s %(currency)s hat mehr Nachkommastellen, als %(currency)s erlaubt.',
+        'Page not found': 'Seite nicht gefunden',
+        'We could not find this page.': 'Diese Seite haben wir nicht gefunden.',
+        'Please check the address. If you opened a link from an email or a message, make sure you opened all of it.': 'Bitte prüfen Sie die Adresse. Wenn Sie einen Link aus einer E-Mail oder Nachricht geöffnet haben, achten Sie darauf, dass er vollständig ist.',
+        'Access denied': 'Zugriff verweigert',
+        'You do not have access to this page.': 'Sie haben keinen Zugriff auf diese Seite.',
+        'If you think this is a mistake, please contact the business that sent you here.': 'Wenn Sie das für einen Fehler halten, wenden Sie sich bitte an das Unternehmen, das Sie hierher geschickt hat.',
+        'Please try again': 'Bitte versuchen Sie es erneut',
+        'This form has expired.': 'Dieses Formular ist abgelaufen.',
+        'For your security, forms work only for a while and only with cookies turned on. Please go back, reload the page and try again.': 'Zu Ihrer Sicherheit funktionieren Formulare nur eine gewisse Zeit und nur mit aktivierten Cookies. Bitte gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es erneut.',
+        'Something went wrong': 'Etwas ist schiefgelaufen',
+        'Something went wrong on our side.': 'Bei uns ist etwas schiefgelaufen.',
+        'Please try again in a few minutes.': 'Bitte versuchen Sie es in ein paar Minuten erneut.',
+        'If you were paying: wait for the confirmation email before you pay again, so that you are not charged twice.': 'Falls Sie gerade bezahlt haben: Warten Sie auf die Bestätigungs-E-Mail, bevor Sie erneut bezahlen, damit Ihnen nichts doppelt berechnet wird.',
+        'Server error': 'Serverfehler',
+        'The server could not complete this request. The error is recorded in the server log.': 'Der Server konnte diese Anfrage nicht abschließen. Der Fehler ist im Serverprotokoll vermerkt.',
+        'Try again, or go back to the start page of the admin.': 'Versuchen Sie es erneut oder kehren Sie zur Startseite der Verwaltung zurück.',
+        'Admin home': 'Startseite der Verwaltung',
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'Amounts are integers in minor units (cents, tiyin).': 'Суммы — целые числа в минимальных единицах (центы, тийины).',
+        'The amount must be greater than zero.': 'Сумма должна быть больше нуля.',
+        'The amount must not exceed %(max)s.': 'Сумма не должна превышать %(max)s.',
+        'Decimal amounts must be given as strings, not floats.': 'Десятичные суммы передаются строками, а не числами с плавающей точкой.',
+        '%(value)s is not a decimal amount.': '%(value)s — не десятичная сумма.',
+        '%(value)s is not a finite amount.': '%(value)s — не конечная сумма.',
+        '%(value)s %(currency)s has more decimal places than %(currency)s allows.': 'В %(value)s %(currency)s больше знаков после запятой, чем допускает %(currency)s.',
+        'Page not found': 'Страница не найдена',
+        'We could not find this page.': 'Мы не нашли эту страницу.',
+        'Please check the address. If you opened a link from an email or a message, make sure you opened all of it.': 'Проверьте адрес. Если вы открыли ссылку из письма или сообщения, убедитесь, что открыли её целиком.',
+        'Access denied': 'Доступ запрещён',
+        'You do not have access to this page.': 'У вас нет доступа к этой странице.',
+        'If you think this is a mistake, please contact the business that sent you here.': 'Если вы считаете, что это ошибка, свяжитесь с компанией, которая направила вас сюда.',
+        'Please try again': 'Попробуйте ещё раз',
+        'This form has expired.': 'Срок действия формы истёк.',
+        'For your security, forms work only for a while and only with cookies turned on. Please go back, reload the page and try again.': 'В целях безопасности формы действуют ограниченное время и только с включёнными cookie. Вернитесь назад, обновите страницу и попробуйте ещё раз.',
+        'Something went wrong': 'Что-то пошло не так',
+        'Something went wrong on our side.': 'У нас что-то пошло не так.',
+        'Please try again in a few minutes.': 'Попробуйте ещё раз через несколько минут.',
+        'If you were paying: wait for the confirmation email before you pay again, so that you are not charged twice.': 'Если вы оплачивали: дождитесь письма с подтверждением, прежде чем платить снова, чтобы не заплатить дважды.',
+        'Server error': 'Ошибка сервера',
+        'The server could not complete this request. The error is recorded in the server log.': 'Сервер не смог выполнить этот запрос. Ошибка записана в журнал сервера.',
+        'Try again, or go back to the start page of the admin.': 'Попробуйте ещё раз или вернитесь на главную страницу админки.',
+        'Admin home': 'Главная админки',
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'Amounts are integers in minor units (cents, tiyin).': 'Summalar eng kichik birlikdagi butun sonlar (sent, tiyin).',
+        'The amount must be greater than zero.': 'Summa noldan katta boʻlishi kerak.',
+        'The amount must not exceed %(max)s.': 'Summa %(max)s dan oshmasligi kerak.',
+        'Decimal amounts must be given as strings, not floats.': 'Oʻnli summalar suzuvchi nuqtali son emas, satr sifatida beriladi.',
+        '%(value)s is not a decimal amount.': '%(value)s oʻnli summa emas.',
+        '%(value)s is not a finite amount.': '%(value)s chekli summa emas.',
+        '%(value)s %(currency)s has more decimal places than %(currency)s allows.': '%(value)s %(currency)s da %(currency)s ruxsat etganidan koʻproq kasr xonasi bor.',
+        'Page not found': 'Sahifa topilmadi',
+        'We could not find this page.': 'Bu sahifani topa olmadik.',
+        'Please check the address. If you opened a link from an email or a message, make sure you opened all of it.': 'Manzilni tekshiring. Havolani xat yoki xabardan ochgan boʻlsangiz, uni toʻliq ochganingizga ishonch hosil qiling.',
+        'Access denied': 'Kirish taqiqlangan',
+        'You do not have access to this page.': 'Bu sahifaga kirish huquqingiz yoʻq.',
+        'If you think this is a mistake, please contact the business that sent you here.': 'Agar bu xato deb hisoblasangiz, sizni bu yerga yuborgan kompaniyaga murojaat qiling.',
+        'Please try again': 'Qaytadan urinib koʻring',
+        'This form has expired.': 'Bu shaklning muddati tugagan.',
+        'For your security, forms work only for a while and only with cookies turned on. Please go back, reload the page and try again.': 'Xavfsizligingiz uchun shakllar faqat maʼlum vaqt va faqat cookie yoqilganda ishlaydi. Orqaga qayting, sahifani yangilang va qaytadan urinib koʻring.',
+        'Something went wrong': 'Nimadir notoʻgʻri ketdi',
+        'Something went wrong on our side.': 'Bizning tomonda nimadir notoʻgʻri ketdi.',
+        'Please try again in a few minutes.': 'Bir necha daqiqadan soʻng qaytadan urinib koʻring.',
+        'If you were paying: wait for the confirmation email before you pay again, so that you are not charged twice.': 'Agar toʻlov qilayotgan boʻlsangiz: ikki marta toʻlamaslik uchun qayta toʻlashdan oldin tasdiqlash xatini kuting.',
+        'Server error': 'Server xatoligi',
+        'The server could not complete this request. The error is recorded in the server log.': 'Server bu soʻrovni bajara olmadi. Xato server jurnaliga yozildi.',
+        'Try again, or go back to the start page of the admin.': 'Qaytadan urinib koʻring yoki admin bosh sahifasiga qayting.',
+        'Admin home': 'Admin bosh sahifasi',
+    }
+)
+
+# The per-currency maximum (decision 036) with the amount shown as money.
+TRANSLATIONS["de"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Der Betrag darf %(max)s (%(money)s) nicht übersteigen."
+)
+TRANSLATIONS["ru"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Сумма не должна превышать %(max)s (%(money)s)."
+)
+TRANSLATIONS["uz"]["The amount must not exceed %(max)s (%(money)s)."] = (
+    "Summa %(max)s (%(money)s) dan oshmasligi kerak."
+)
+
+# The input rules' messages (issue 21, strict input) had no translation yet.
+TRANSLATIONS["de"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Text darf keine NUL-Zeichen und keine einzelnen Surrogate enthalten.",
+        "Dates lie between %(low)s and %(high)s.": "Daten liegen zwischen %(low)s und %(high)s.",
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Текст не может содержать символы NUL или одиночные суррогаты.",
+        "Dates lie between %(low)s and %(high)s.": "Даты должны быть между %(low)s и %(high)s.",
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        "Text may not contain NUL characters or lone surrogates.": "Matnda NUL belgilari yoki yakka surrogatlar boʻlishi mumkin emas.",
+        "Dates lie between %(low)s and %(high)s.": "Sanalar %(low)s va %(high)s oraligʻida boʻladi.",
+    }
+)

@@ -162,3 +162,20 @@ TRANSLATIONS = {
         GNEXT: "Unga boshqa hodisalar yuborilmaydi. Qabul qiluvchini tuzating, manzilni admin panelda yoki POST /v1/webhook_endpoints/%(endpoint_id)s orqali qayta yoqing, so‘ng yetkazilmagan hodisalarni qayta yuboring.",
     },
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        '%(count)d failed event queued for redelivery.': ('%(count)d fehlgeschlagenes Ereignis zur erneuten Zustellung eingereiht.', '%(count)d fehlgeschlagene Ereignisse zur erneuten Zustellung eingereiht.'),
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        '%(count)d failed event queued for redelivery.': ('%(count)d неудавшееся событие поставлено на повторную доставку.', '%(count)d неудавшихся события поставлены на повторную доставку.', '%(count)d неудавшихся событий поставлено на повторную доставку.'),
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        '%(count)d failed event queued for redelivery.': ('%(count)d ta muvaffaqiyatsiz hodisa qayta yetkazishga navbatga qoʻyildi.', '%(count)d ta muvaffaqiyatsiz hodisa qayta yetkazishga navbatga qoʻyildi.'),
+    }
+)

@@ -187,3 +187,52 @@ TRANSLATIONS = {
         "The template cannot be rendered with the type's sample context: %(e)s": "Shablonni ushbu turning namunaviy konteksti bilan ko‘rsatib bo‘lmaydi: %(e)s",
     },
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        '%(count)d notification queued again.': ('%(count)d Benachrichtigung erneut eingereiht.', '%(count)d Benachrichtigungen erneut eingereiht.'),
+        '%(count)d recipient unpaused.': ('%(count)d Empfänger wieder freigegeben.', '%(count)d Empfänger wieder freigegeben.'),
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        '%(count)d notification queued again.': ('%(count)d уведомление снова поставлено в очередь.', '%(count)d уведомления снова поставлены в очередь.', '%(count)d уведомлений снова поставлено в очередь.'),
+        '%(count)d recipient unpaused.': ('%(count)d получатель снова активен.', '%(count)d получателя снова активны.', '%(count)d получателей снова активны.'),
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        '%(count)d notification queued again.': ('%(count)d ta bildirishnoma qayta navbatga qoʻyildi.', '%(count)d ta bildirishnoma qayta navbatga qoʻyildi.'),
+        '%(count)d recipient unpaused.': ('%(count)d ta qabul qiluvchi qayta faollashtirildi.', '%(count)d ta qabul qiluvchi qayta faollashtirildi.'),
+    }
+)
+
+# Admin strings that had no translation yet (issue 21).
+TRANSLATIONS["de"].update(
+    {
+        'Notification templates': 'Benachrichtigungsvorlagen',
+        'Unpause': 'Fortsetzen',
+        'Webhook endpoint disabled': 'Webhook-Endpunkt deaktiviert',
+        'Channels': 'Kanäle',
+        'No notification types are registered.': 'Es sind keine Benachrichtigungstypen registriert.',
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'Notification templates': 'Шаблоны уведомлений',
+        'Unpause': 'Возобновить',
+        'Webhook endpoint disabled': 'Конечная точка вебхука отключена',
+        'Channels': 'Каналы',
+        'No notification types are registered.': 'Типы уведомлений не зарегистрированы.',
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'Notification templates': 'Bildirishnoma shablonlari',
+        'Unpause': 'Davom ettirish',
+        'Webhook endpoint disabled': 'Webhook manzili oʻchirildi',
+        'Channels': 'Kanallar',
+        'No notification types are registered.': 'Bildirishnoma turlari roʻyxatdan oʻtkazilmagan.',
+    }
+)

@@ -352,3 +352,103 @@ TRANSLATIONS = {
         "asks for a confirmation": "tasdiqlashni soʻraydi",
     },
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        'Use one of the sandbox test cards, e.g. 4242 4242 4242 4242.': 'Verwenden Sie eine der Sandbox-Testkarten, z. B. 4242 4242 4242 4242.',
+        'Enter the expiry as MM and YY.': 'Geben Sie das Ablaufdatum als MM und JJ ein.',
+        'The expiry date must be in the future.': 'Das Ablaufdatum muss in der Zukunft liegen.',
+        'The CVC is three or four digits.': 'Die Prüfnummer (CVC) hat drei oder vier Ziffern.',
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'Use one of the sandbox test cards, e.g. 4242 4242 4242 4242.': 'Используйте одну из тестовых карт песочницы, например 4242 4242 4242 4242.',
+        'Enter the expiry as MM and YY.': 'Укажите срок действия в формате ММ и ГГ.',
+        'The expiry date must be in the future.': 'Срок действия должен быть в будущем.',
+        'The CVC is three or four digits.': 'CVC — три или четыре цифры.',
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'Use one of the sandbox test cards, e.g. 4242 4242 4242 4242.': 'Sandbox test kartalaridan birini ishlating, masalan 4242 4242 4242 4242.',
+        'Enter the expiry as MM and YY.': 'Amal qilish muddatini OO va YY shaklida kiriting.',
+        'The expiry date must be in the future.': 'Amal qilish muddati kelajakda boʻlishi kerak.',
+        'The CVC is three or four digits.': 'CVC uch yoki toʻrt raqamdan iborat.',
+    }
+)
+TRANSLATIONS["de"].update(
+    {
+        "The card was declined.": "Die Karte wurde abgelehnt.",
+        "The card has insufficient funds.": "Die Karte ist nicht ausreichend gedeckt.",
+        "The card requires authentication.": "Die Karte erfordert eine Bestätigung.",
+        "The card has expired.": "Die Karte ist abgelaufen.",
+        "The card's security code is incorrect.": "Die Prüfnummer der Karte ist falsch.",
+        "The card could not be processed. Please try again.": "Die Karte konnte nicht verarbeitet werden. Bitte versuchen Sie es erneut.",
+        "The payment provider did not accept the payment.": "Der Zahlungsanbieter hat die Zahlung nicht angenommen.",
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        "The card was declined.": "Карта отклонена.",
+        "The card has insufficient funds.": "На карте недостаточно средств.",
+        "The card requires authentication.": "Карта требует подтверждения.",
+        "The card has expired.": "Срок действия карты истёк.",
+        "The card's security code is incorrect.": "Неверный код безопасности карты.",
+        "The card could not be processed. Please try again.": "Не удалось обработать карту. Попробуйте ещё раз.",
+        "The payment provider did not accept the payment.": "Платёжная система не приняла платёж.",
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        "The card was declined.": "Karta rad etildi.",
+        "The card has insufficient funds.": "Kartada mablagʻ yetarli emas.",
+        "The card requires authentication.": "Karta tasdiqlashni talab qiladi.",
+        "The card has expired.": "Kartaning muddati tugagan.",
+        "The card's security code is incorrect.": "Kartaning xavfsizlik kodi notoʻgʻri.",
+        "The card could not be processed. Please try again.": "Kartani qayta ishlab boʻlmadi. Qaytadan urinib koʻring.",
+        "The payment provider did not accept the payment.": "Toʻlov provayderi toʻlovni qabul qilmadi.",
+    }
+)
+
+# Admin strings that had no translation yet (issue 21).
+TRANSLATIONS["de"].update(
+    {
+        'Prepared': 'Vorbereitet',
+        'Confirmed': 'Bestätigt',
+        'Cancelled': 'Storniert',
+        'Click transaction id': 'Click-Transaktions-ID',
+        'Click payment document id': 'Click-Zahlungsbeleg-ID',
+        "amount (so'm, as received)": 'Betrag (Soʻm, wie empfangen)',
+        'Click sign time': 'Click-Signaturzeit',
+        'Click transaction': 'Click-Transaktion',
+        'Click transactions': 'Click-Transaktionen',
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'Prepared': 'Подготовлена',
+        'Confirmed': 'Подтверждена',
+        'Cancelled': 'Отменена',
+        'Click transaction id': 'ID транзакции Click',
+        'Click payment document id': 'ID платёжного документа Click',
+        "amount (so'm, as received)": 'сумма (сум, как получена)',
+        'Click sign time': 'время подписи Click',
+        'Click transaction': 'Транзакция Click',
+        'Click transactions': 'Транзакции Click',
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'Prepared': 'Tayyorlangan',
+        'Confirmed': 'Tasdiqlangan',
+        'Cancelled': 'Bekor qilingan',
+        'Click transaction id': 'Click tranzaksiya ID',
+        'Click payment document id': 'Click toʻlov hujjati ID',
+        "amount (so'm, as received)": 'summa (soʻm, qabul qilinganidek)',
+        'Click sign time': 'Click imzo vaqti',
+        'Click transaction': 'Click tranzaksiyasi',
+        'Click transactions': 'Click tranzaksiyalari',
+    }
+)

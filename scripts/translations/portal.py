@@ -371,3 +371,36 @@ TRANSLATIONS: dict[str, dict[str, object]] = {
         "Refund": "Qaytarish",
     },
 }
+
+# Issue 21 (what people see): money and time on pages, error pages, plurals.
+TRANSLATIONS["de"].update(
+    {
+        'Enter the amount in digits, for example 150 or 150.50.': 'Geben Sie den Betrag in Ziffern ein, zum Beispiel 150 oder 150,50.',
+        'Confirm a payment': 'Zahlung bestätigen',
+    }
+)
+TRANSLATIONS["ru"].update(
+    {
+        'Enter the amount in digits, for example 150 or 150.50.': 'Введите сумму цифрами, например 150 или 150,50.',
+        'Confirm a payment': 'Подтверждение платежа',
+    }
+)
+TRANSLATIONS["uz"].update(
+    {
+        'Enter the amount in digits, for example 150 or 150.50.': 'Summani raqamlar bilan kiriting, masalan 150 yoki 150,50.',
+        'Confirm a payment': 'Toʻlovni tasdiqlash',
+    }
+)
+TRANSLATIONS["de"]["Auto top-up was switched off after %(counter)s failed attempt in a row. Check your card, then switch it on again."] = (
+    "Das automatische Aufladen wurde nach %(counter)s fehlgeschlagenen Versuch in Folge ausgeschaltet. Prüfen Sie Ihre Karte und schalten Sie es dann wieder ein.",
+    "Das automatische Aufladen wurde nach %(counter)s fehlgeschlagenen Versuchen in Folge ausgeschaltet. Prüfen Sie Ihre Karte und schalten Sie es dann wieder ein.",
+)
+TRANSLATIONS["ru"]["Auto top-up was switched off after %(counter)s failed attempt in a row. Check your card, then switch it on again."] = (
+    "Автопополнение отключено после %(counter)s неудачной попытки подряд. Проверьте карту и включите его снова.",
+    "Автопополнение отключено после %(counter)s неудачных попыток подряд. Проверьте карту и включите его снова.",
+    "Автопополнение отключено после %(counter)s неудачных попыток подряд. Проверьте карту и включите его снова.",
+)
+TRANSLATIONS["uz"]["Auto top-up was switched off after %(counter)s failed attempt in a row. Check your card, then switch it on again."] = (
+    "Avtomatik toʻldirish ketma-ket %(counter)s ta muvaffaqiyatsiz urinishdan soʻng oʻchirildi. Kartangizni tekshiring va uni qayta yoqing.",
+    "Avtomatik toʻldirish ketma-ket %(counter)s ta muvaffaqiyatsiz urinishdan soʻng oʻchirildi. Kartangizni tekshiring va uni qayta yoqing.",
+)

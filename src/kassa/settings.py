@@ -193,6 +193,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = CONFIG.data_dir / "static" if (CONFIG.data_dir / "static").is_dir() else None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# Files browsers ask for at the site's root (/favicon.ico), served by whitenoise as well.
+WHITENOISE_ROOT = PACKAGE_DIR / "core" / "root"
 
 # API bodies are small JSON documents; anything bigger is refused before it is read.
 KASSA_MAX_REQUEST_BYTES = 1024 * 1024
@@ -269,6 +271,10 @@ UNFOLD = {
     "SITE_TITLE": "Kassa",
     "SITE_HEADER": "Kassa",
     "SITE_SYMBOL": "payments",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "/static/kassa/favicon.svg"},
+        {"rel": "icon", "sizes": "32x32", "href": "/favicon.ico"},
+    ],
     "SHOW_HISTORY": False,
     "DASHBOARD_CALLBACK": "kassa.core.admin_dashboard.dashboard_callback",
     # Says so when sign-in is locked after repeated failures (kassa.core.backends).

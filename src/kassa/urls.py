@@ -26,3 +26,7 @@ urlpatterns = [
     path("", include("kassa.bookings.urls")),
     path("", core_views.home),
 ]
+
+# The 403, 404 and CSRF pages are Django's handlers with Kassa's templates (core/templates);
+# the server-error page tells the admin from the public pages.
+handler500 = "kassa.core.views.server_error"

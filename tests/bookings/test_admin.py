@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from kassa.bookings import clock
 from kassa.bookings.models import PaymentLink, Reminder, ReminderSettings
 from kassa.core.models import AuditLogEntry
-from tests.bookings.conftest import make_customer
+from kassa.payments.models import Payment
+from tests.bookings.conftest import make_customer, path_of
 from tests.conftest import make_org
 from tests.core.test_admin import staff_client
 
@@ -149,3 +153,47 @@ def test_reminder_settings_are_validated_and_audited(org: Any) -> None:
     row = ReminderSettings.objects.get()
     assert row.thresholds == [10, 3] and row.send_time.strftime("%H:%M") == "08:30"
     assert AuditLogEntry.objects.filter(action="reminder_settings.updated").exists()
+
+
+def test_the_dashboard_counts_in_words_and_links_each_payment(
+    make_booking: MakeBooking, org: Any, api: Any, sandbox: Any
+) -> None:
+    booking = make_booking(reference="ONE-OPEN")
+    link = api.post(f"/v1/bookings/{booking['id']}/payment_links").json()
+    Client().post(path_of(link["url"]), {"gateway_account": sandbox.id})
+    payment = Payment.objects.get(purpose="booking")
+    staff = staff_client(org, "viewer", "dash@x.test")
+    html = staff.get(f"{BOOKINGS}dashboard/").content.decode()
+    assert "1 booking with a balance due" in html and "1 bookings" not in html
+    made = PaymentLink.objects.count()
+    assert f"0 of {made} link{'' if made == 1 else 's'} paid" in html
+    # Each recent payment opens its own admin page, its customer's and its booking's.
+    assert f'href="/admin/payments/payment/{payment.id}/change/"' in html
+    assert f'href="/admin/customers/customer/{payment.customer_id}/change/"' in html
+    assert f'href="/admin/bookings/booking/{booking["id"]}/change/">ONE-OPEN</a>' in html
+    assert staff.get(f"/admin/payments/payment/{payment.id}/change/").status_code == 200
+    make_booking(reference="TWO-OPEN")
+    again = staff.get(f"{BOOKINGS}dashboard/").content.decode()
+    assert "2 bookings with a balance due" in again
+
+
+def test_the_dashboard_is_where_the_docs_say(org: Any) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "bookings.md").read_text()
+    (path,) = re.findall(r"Dashboard at `(/admin/[^`]+)`", docs)
+    staff = staff_client(org, "viewer", "docs@x.test")
+    assert staff.get(path).status_code == 200
+    # The admin home's booking cards lead there too.
+    assert f'href="{path}"' in staff.get("/admin/").content.decode()
+    # So does the button above the bookings list.
+    assert f'href="{path}"' in staff.get(BOOKINGS).content.decode()
+
+
+def test_a_confirmation_for_one_booking_names_it(make_booking: MakeBooking, org: Any) -> None:
+    booking = make_booking(reference="NAMED-1")
+    finance = staff_client(org, "finance", "named@x.test")
+    page = finance.post(
+        BOOKINGS, {"action": "cancel_booking", "_selected_action": [booking["id"]]}
+    ).content.decode()
+    assert 'id="id_reason"' in page  # the confirmation, not the list
+    # The header (unfold's breadcrumbs) reads Bookings › Bookings › NAMED-1, linked.
+    assert f'href="/admin/bookings/booking/{booking["id"]}/change/"' in page

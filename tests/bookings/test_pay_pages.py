@@ -201,3 +201,46 @@ def test_a_rotated_secret_key_keeps_emailed_links_working(
     locked = Booking.objects.get(pk=booking["id"])
     new, token = links.link_for_reminder(locked)
     assert new.id != row.id and links.reusable_token(new) == token
+
+
+@pytest.mark.parametrize(
+    ("lang", "until"),
+    [
+        ("de", "15. Januar 2030, 23:30 (Usbekische Normalzeit)"),
+        ("ru", "15 января 2030\u202fг., 23:30 (Узбекистан, стандартное время)"),
+        ("en", "January 15, 2030"),
+    ],
+)
+def test_the_expiry_is_on_the_organizations_clock(
+    api: ApiClient, make_booking: MakeBooking, sandbox: Any, lang: str, until: str
+) -> None:
+    # 18:30 UTC is 23:30 in Tashkent (the organization's time zone), in the page's language.
+    link = link_for(api, make_booking())
+    PaymentLink.objects.filter(pk=link["id"]).update(
+        expires_at=dt.datetime(2030, 1, 15, 18, 30, tzinfo=dt.UTC)
+    )
+    html = Client().get(path_of(link["url"]), {"lang": lang}).content.decode()
+    expiry = re.search(r'data-testid="expiry">(.*?)</p>', html, re.S)
+    assert expiry is not None
+    assert until in expiry.group(1)
+    assert "UTC" not in expiry.group(1) and "18:30" not in expiry.group(1)
+    if lang == "en":
+        assert "Uzbekistan Standard Time" in expiry.group(1) and "11:30" in expiry.group(1)
+
+
+@pytest.mark.parametrize(
+    ("lang", "amount"),
+    [
+        ("en", "UZS\xa0350,000.00"),
+        ("de", "350.000,00\xa0UZS"),
+        ("ru", "350\xa0000,00\xa0UZS"),
+        ("uz", "350\xa0000,00\xa0soʻm"),
+    ],
+)
+def test_the_amount_reads_as_the_language_writes_it(
+    api: ApiClient, make_booking: MakeBooking, sandbox: Any, lang: str, amount: str
+) -> None:
+    link = link_for(api, make_booking())
+    html = Client().get(path_of(link["url"]), {"lang": lang}).content.decode()
+    shown = re.search(r'data-testid="amount">([^<]*)<', html)
+    assert shown is not None and shown.group(1) == amount

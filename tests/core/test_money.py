@@ -109,11 +109,31 @@ def test_rounding_rule_is_half_up_away_from_zero() -> None:
 
 
 def test_format_money_per_locale() -> None:
-    assert format_money(150000, "UZS", "en") == "UZS1,500.00"
+    assert format_money(150000, "UZS", "en") == "UZS\xa01,500.00"
     assert format_money(150000, "UZS", "de") == "1.500,00\xa0UZS"
     assert format_money(1250, "EUR", "de") == "12,50\xa0€"
     assert format_money(500, "JPY", "en") == "¥500"
     assert "soʻm" in format_money(150000, "UZS", "uz")
+
+
+@pytest.mark.parametrize(
+    ("locale", "uzs", "negative_chf", "eur"),
+    [
+        # A currency code stands apart from the digits (CLDR's currency spacing); a symbol
+        # such as € or $ stays attached, as CLDR writes it.
+        ("en", "UZS\xa04,500,000.00", "-CHF\xa012.50", "€12.50"),
+        ("de", "4.500.000,00\xa0UZS", "-12,50\xa0CHF", "12,50\xa0€"),
+        ("ru", "4\xa0500\xa0000,00\xa0UZS", "-12,50\xa0CHF", "12,50\xa0€"),
+        ("uz", "4\xa0500\xa0000,00\xa0soʻm", "-12,50\xa0CHF", "12,50\xa0€"),
+    ],
+)
+def test_money_reads_as_its_locale_writes_it(
+    locale: str, uzs: str, negative_chf: str, eur: str
+) -> None:
+    assert format_money(4_500_000_00, "UZS", locale) == uzs
+    assert format_money(-1250, "CHF", locale) == negative_chf
+    assert format_money(1250, "EUR", locale) == eur
+    assert Money(4_500_000_00, "UZS").localized(locale) == uzs
 
 
 def test_money_value_object() -> None:
@@ -123,3 +143,23 @@ def test_money_value_object() -> None:
         Money(1, "EUR") + Money(1, "USD")
     with pytest.raises(TypeError):
         Money(1.5, "EUR")  # type: ignore[arg-type]
+
+
+def test_an_error_is_english_for_the_api_and_translated_for_a_page() -> None:
+    from django.utils import translation
+
+    from kassa.core.errors import InvalidRequest
+
+    error = InvalidRequest(
+        "The smallest top-up is %(amount)s.", params={"amount": Money(4_500_000_00, "UZS")}
+    )
+    assert error.message == "The smallest top-up is UZS\xa04,500,000.00."
+    assert error.as_dict()["message"] == error.message
+    with translation.override("de"):
+        assert error.message == "The smallest top-up is UZS\xa04,500,000.00."
+        assert error.localized() == "Die kleinste Aufladung beträgt 4.500.000,00\xa0UZS."
+    with translation.override("ru"):
+        assert error.localized() == "Минимальное пополнение — 4\xa0500\xa0000,00\xa0UZS."
+    # A message without a translation stays as it is.
+    with translation.override("de"):
+        assert InvalidRequest("Something new.").localized() == "Something new."

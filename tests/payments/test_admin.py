@@ -158,3 +158,16 @@ def test_gateway_account_admin_shows_callbacks_and_badge(sandbox: Any, org: Any)
     page = owner.get(f"/admin/payments/gatewayaccount/{sandbox.id}/change/").content.decode()
     assert f"/hooks/sandbox/{sandbox.id}" in page
     assert sandbox.credentials["signing_secret"] not in page
+
+
+def test_the_timeline_and_refunds_show_money_not_minor_units(pay: Any, org: Any, api: Any) -> None:
+    payment = pay(amount=150_000, currency="UZS")
+    assert payment["status"] == "succeeded"
+    refund = api.post("/v1/refunds", {"payment": payment["id"], "amount": 50_000})
+    assert refund.status_code == 200, refund.content
+    viewer = staff_client(org, "viewer", "timeline@x.test")
+    page = viewer.get(f"{URL}{payment['id']}/change/").content.decode()
+    assert "+UZS\xa01,500.00" in page and "-UZS\xa0500.00" in page
+    assert "+150000" not in page and "-50000" not in page
+    refunds = viewer.get("/admin/payments/refund/").content.decode()
+    assert "UZS\xa0500.00" in refunds

@@ -115,7 +115,7 @@ def test_quick_top_up_shows_the_bonus_before_paying(
     too_small = portal_client.get(
         f"/portal/wallets/{wallet.id}/top-up/preview", {"amount": "1"}
     ).content.decode()
-    assert "The smallest top-up is 500 EUR." in too_small
+    assert "The smallest top-up is €5.00." in too_small
     nonsense = portal_client.get(
         f"/portal/wallets/{wallet.id}/top-up/preview", {"amount": "ten"}
     ).content.decode()
@@ -156,7 +156,7 @@ def test_a_refused_top_up_is_explained(
     update_settings(org, "EUR", {"max_topup": 50_000}, actor=Actor.system("t"))
     response = portal_client.post(f"/portal/wallets/{wallet.id}/top-up", {"amount": "1000"})
     assert response.status_code == 400
-    assert "The largest top-up is 50000 EUR." in response.content.decode()
+    assert "The largest top-up is €500.00." in response.content.decode()
     assert TopUp.objects.count() == 0
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kassa.core.models import AuditLogEntry
-from kassa.wallets.models import Adjustment, Wallet
+from kassa.wallets.models import Adjustment, Wallet, WalletSettings
 from kassa.wallets.services import get_wallet
 from tests.conftest import make_org
 from tests.core.test_admin import staff_client
@@ -60,3 +60,57 @@ def test_adjustment_needs_reason_and_is_audited(wallet: Wallet, org: Any) -> Non
     assert b"below its floor" in refused.content
     assert get_wallet(org, wallet.id).ledger_account.balance == 9500
     assert_ledger_balanced(org.id)
+
+
+def test_thresholds_limits_and_tiers_read_as_money(
+    make_wallet: Any, org: Any, customer: Any
+) -> None:
+    from kassa.core.actors import Actor
+    from kassa.wallets.rules import update_settings
+
+    wallet = make_wallet(10_000, low_balance_thresholds=[1_000, 500])
+    Wallet.objects.filter(pk=wallet.id).update(auto_topup_threshold=2_000, auto_topup_amount=5_000)
+    update_settings(
+        org,
+        "EUR",
+        {
+            "min_topup": 500,
+            "max_topup": 50_000,
+            "credit_limit": 1_000,
+            "bonus_tiers": [
+                {"min_amount": 5_000, "basis_points": 500},
+                {"min_amount": 10_000, "basis_points": 1_250},
+            ],
+        },
+        actor=Actor.system("t"),
+    )
+    viewer = staff_client(org, "viewer", "view@x.test")
+    detail = viewer.get(f"/admin/wallets/wallet/{wallet.id}/change/").content.decode()
+    assert "€10.00 · €5.00" in detail  # the low-balance alerts
+    assert "€20.00" in detail and "€50.00" in detail  # auto top-up below, and by
+    assert "[1000, 500]" not in detail
+    owner = staff_client(org, "owner", "owner@x.test")
+    listing = owner.get("/admin/wallets/walletsettings/").content.decode()
+    assert "€10.00" in listing and "€5.00" in listing and "€500.00" in listing
+    assert "from €50.00: +5 % · from €100.00: +12.5 %" in listing
+    rules = WalletSettings.objects.get(organization=org, currency="EUR")
+    form = owner.get(f"/admin/wallets/walletsettings/{rules.pk}/change/").content.decode()
+    assert "from €50.00: +5 %" in form and "In minor units" in form
+
+
+def test_the_ledger_admin_shows_money(api: Any, wallet: Wallet, org: Any) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from kassa.ledger.models import LedgerTransaction
+
+    api.post(f"/v1/wallets/{wallet.id}/charges", {"amount": 1234, "description": "calls"})
+    viewer = staff_client(org, "viewer", "ledger@x.test")
+    accounts = viewer.get("/admin/ledger/ledgeraccount/").content.decode()
+    assert "€87.66" in accounts and ">8766<" not in accounts
+    # The entries of a transaction (shown to superusers: the inline has no organization scope).
+    root = Client()
+    root.force_login(User.objects.create_superuser("root", "root@x.test", "pw-123456-x"))
+    charge = LedgerTransaction.objects.filter(description="calls").get()
+    page = root.get(f"/admin/ledger/ledgertransaction/{charge.pk}/change/").content.decode()
+    assert "-€12.34" in page and "+€12.34" in page

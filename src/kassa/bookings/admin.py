@@ -32,16 +32,16 @@ from kassa.bookings.representations import link_url
 from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
+from kassa.core.admin_base import money as admin_money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.form_rules import InputRulesFormMixin
-from kassa.core.money import format_money
 from kassa.payments.models import Payment
 
 DUE_SOON_DAYS = 7
 
 
 def _money(amount: int, currency: str) -> str:
-    return format_money(amount, currency, "en")
+    return admin_money(amount, currency)
 
 
 def _utc_today() -> dt.date:
@@ -256,6 +256,13 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
         recent = Payment.objects.filter(purpose="booking").select_related("customer")
         if scope is not None:
             recent = recent.filter(organization_id__in=scope)
+        payments = list(recent.order_by("-id")[:20])
+        references = dict(
+            Booking.objects.filter(pk__in={p.purpose_id for p in payments}).values_list(
+                "id", "reference"
+            )
+        )
+        # Each row opens the payment's admin page, its customer's and its booking's.
         recent_rows = [
             {
                 "id": p.id,
@@ -264,9 +271,16 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
                 "status": p.get_status_display(),
                 "amount": _money(p.amount, p.currency),
                 "customer": p.customer,
+                "customer_url": reverse("admin:customers_customer_change", args=[p.customer_id])
+                if p.customer_id
+                else "",
                 "booking": p.purpose_id,
+                "booking_reference": references.get(p.purpose_id, p.purpose_id),
+                "booking_url": reverse("admin:bookings_booking_change", args=[p.purpose_id])
+                if p.purpose_id in references
+                else "",
             }
-            for p in recent.order_by("-id")[:20]
+            for p in payments
         ]
         context = {
             **self.admin_site.each_context(request),
@@ -282,13 +296,15 @@ class LinkStateFilter(admin.SimpleListFilter):
     title = _("state")
     parameter_name = "state"
 
+    STATES = (
+        ("active", _("Active")),
+        ("used", _("Used")),
+        ("expired", _("Expired")),
+        ("invalidated", _("Invalidated")),
+    )
+
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [
-            ("active", _("Active")),
-            ("used", _("Used")),
-            ("expired", _("Expired")),
-            ("invalidated", _("Invalidated")),
-        ]
+        return list(self.STATES)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         now = clock.now()
@@ -378,7 +394,8 @@ class PaymentLinkAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
     @admin.display(description=_("state"))
     def state_badge(self, link: PaymentLink) -> SafeString:
         state = link.state(clock.now())
-        return format_html('<span class="kassa-badge" data-state="{}">{}</span>', state, state)
+        label = dict(LinkStateFilter.STATES).get(state, state)
+        return format_html('<span class="kassa-badge" data-state="{}">{}</span>', state, label)
 
     @admin.display(description=_("URL"))
     def copy_url(self, link: PaymentLink) -> SafeString:

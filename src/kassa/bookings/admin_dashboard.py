@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kassa.bookings import clock
 from kassa.bookings.models import Booking, PaymentLink, Reminder
+from kassa.core.admin_base import money
 from kassa.core.admin_dashboard import register_cards as register_provider
-from kassa.core.money import format_money
 from kassa.payments.models import Payment, PaymentStatus
 
 
@@ -23,7 +25,7 @@ def _scoped[Q_: QuerySet[Any]](queryset: Q_, scope: list[str] | None) -> Q_:
 
 
 def _per_currency(rows: Any) -> str:
-    parts = [format_money(int(amount or 0), currency) for currency, amount in rows if amount]
+    parts = [money(int(amount or 0), currency) for currency, amount in rows if amount]
     return " · ".join(parts) or "0"
 
 
@@ -73,28 +75,45 @@ def figures(scope: list[str] | None) -> dict[str, Any]:
 def cards(scope: list[str] | None) -> list[dict[str, Any]]:
     data = figures(scope)
     conversion = data["link_conversion"]
+    open_bookings = data["open_bookings"]
+    made = data["links_made_30d"]
+    # Every card opens the bookings dashboard (docs/bookings.md, "Admin").
+    link = reverse("admin:bookings_booking_dashboard")
     return [
         {
             "title": _("Outstanding booking balances"),
             "value": _per_currency(data["outstanding"]),
-            "hint": _("%(count)d bookings with a balance due") % {"count": data["open_bookings"]},
+            "hint": ngettext(
+                "%(count)d booking with a balance due",
+                "%(count)d bookings with a balance due",
+                open_bookings,
+            )
+            % {"count": open_bookings},
+            "link": link,
         },
         {
             "title": _("Collected for bookings this week"),
             "value": _per_currency(data["collected_week"]),
             "hint": _("This month: %(amount)s")
             % {"amount": _per_currency(data["collected_month"])},
+            "link": link,
         },
         {
             "title": _("Reminders sent (30 days)"),
             "value": str(data["reminders_sent_30d"]),
             "hint": "",
+            "link": link,
         },
         {
             "title": _("Payment link conversion (30 days)"),
             "value": "—" if conversion is None else f"{conversion:.0f} %",
-            "hint": _("%(used)d of %(made)d links paid")
-            % {"used": data["links_used_30d"], "made": data["links_made_30d"]},
+            "hint": ngettext(
+                "%(used)d of %(made)d link paid",
+                "%(used)d of %(made)d links paid",
+                made,
+            )
+            % {"used": data["links_used_30d"], "made": made},
+            "link": link,
         },
     ]
 

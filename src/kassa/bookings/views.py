@@ -28,12 +28,12 @@ from kassa.core.actors import client_address
 from kassa.core.errors import KassaError
 from kassa.core.money import format_money
 from kassa.payments import services as payments
-from kassa.payments.locale_choice import page_locale
+from kassa.payments.locale_choice import LANGUAGE_CHOICES, page_locale
 from kassa.payments.models import Payment, PaymentStatus
 
 MINUTE = timedelta(minutes=1)
 PROBE_WINDOW = timedelta(minutes=10)
-LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")]
+LANGUAGES = LANGUAGE_CHOICES
 
 
 def _ip(request: HttpRequest) -> str:
@@ -148,7 +148,7 @@ def pay(request: HttpRequest, token: str) -> HttpResponse:
             except KassaError as exc:
                 booking.forget_amounts()
                 context = _context(
-                    link, booking, locale, token=token, accounts=accounts, error=exc.message
+                    link, booking, locale, token=token, accounts=accounts, error=exc.localized()
                 )
                 return render(request, "bookings/pay.html", context, status=409)
             if session.form_fields:

@@ -58,10 +58,13 @@ def reason_action(
                     _("%(action)s: %(count)d done.") % {"action": description, "count": done},
                 )
             return None
+        objects = list(queryset)
         context = {
             **modeladmin.admin_site.each_context(request),
             "title": description,
-            "objects": queryset,
+            "objects": objects,
+            # One object: the page's header (unfold's breadcrumbs) names it and links to it.
+            "original": objects[0] if len(objects) == 1 else None,
             "form": form,
             "action_name": request.POST.get("action"),
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),

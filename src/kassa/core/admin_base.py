@@ -10,13 +10,23 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils import translation
 from unfold.admin import ModelAdmin
 
 from kassa.core.form_rules import apply_input_rules
 from kassa.core.models import Membership, Role
+from kassa.core.money import format_money
 
 WRITE_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 MONEY_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.FINANCE})
+
+
+def money(amount: int | None, currency: str) -> str:
+    """An amount as staff read it, in the admin's language ("UZS 1,500.00", "1.500,00 UZS"):
+    never raw minor units. None (no limit set) is a dash."""
+    if amount is None:
+        return "—"
+    return format_money(int(amount), currency, (translation.get_language() or "en").split("-")[0])
 
 
 def roles_of(request: HttpRequest) -> dict[str, str]:

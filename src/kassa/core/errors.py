@@ -8,19 +8,55 @@ them to their own protocols.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from django.utils import translation
+
+
+@runtime_checkable
+class Localizable(Protocol):
+    """A message parameter that shows itself in the reader's locale (`core.money.Money`)."""
+
+    def localized(self, locale: str) -> str: ...
+
+
+def _fill(template: str, params: Mapping[str, Any], locale: str) -> str:
+    if not params:
+        return template
+    return template % {
+        name: value.localized(locale) if isinstance(value, Localizable) else value
+        for name, value in params.items()
+    }
 
 
 class KassaError(Exception):
+    """`message` is English, for the API; `localized()` is the same message in the active
+    language, for pages. A message with `params` is a `%(name)s` template whose English text
+    is also its msgid, so the page shows it translated, with amounts in the page's format."""
+
     status: ClassVar[int] = 400
     type: ClassVar[str] = "invalid_request_error"
     code: ClassVar[str] = "invalid_request"
     default_message: ClassVar[str] = "The request is invalid."
 
-    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
-        self.message = message or self.default_message
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.template = message or self.default_message
+        self.params = dict(params or {})
+        self.message = _fill(self.template, self.params, "en")
         self.param = param
         super().__init__(self.message)
+
+    def localized(self) -> str:
+        """The message in the active language (the English text when it has no translation)."""
+        language = (translation.get_language() or "en").split("-")[0]
+        return _fill(translation.gettext(str(self.template)), self.params, language)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -7,10 +7,12 @@ so'm as decimals) and for display. Every fraction is resolved by one named round
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency
+from django.utils.translation import gettext_noop
 
 from kassa.core.errors import InvalidRequest
 
@@ -49,6 +51,12 @@ DEFAULT_MAX_AMOUNT = 99_999_999
 MAX_AMOUNTS: dict[str, int] = {"UZS": 999_999_999_999}
 
 
+# CLDR's currency spacing, which babel does not apply: a currency shown by a code or other
+# letters ("UZS", "CHF") stands a no-break space apart from the digits ("UZS 4,500,000.00" in
+# English, not "UZS4,500,000.00"); a symbol ("€", "$", "US$") stays attached.
+_LETTER_THEN_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+
+
 class InvalidCurrency(InvalidRequest):
     code = "invalid_currency"
     default_message = "Unknown currency; use an ISO 4217 code such as UZS or EUR."
@@ -81,14 +89,17 @@ def validate_amount(
     """Check that `amount` is a positive integer count of minor units, at most the currency's
     maximum (`max_amount`)."""
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidAmount("Amounts are integers in minor units (cents, tiyin).", param=param)
+        raise InvalidAmount(
+            gettext_noop("Amounts are integers in minor units (cents, tiyin)."), param=param
+        )
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise InvalidAmount("The amount must be greater than zero.", param=param)
+        raise InvalidAmount(gettext_noop("The amount must be greater than zero."), param=param)
     highest = max_amount(currency)
     if amount > highest:
         raise InvalidAmount(
-            f"The amount must not exceed {highest} ({format_money(highest, currency)}).",
+            gettext_noop("The amount must not exceed %(max)s (%(money)s)."),
             param=param,
+            params={"max": highest, "money": Money(highest, currency)},
         )
     return amount
 
@@ -113,17 +124,31 @@ def from_decimal(value: str | Decimal | int, currency: str, *, param: str = "amo
     refused outright because they cannot carry an exact decimal.
     """
     if isinstance(value, float | bool):
-        raise InvalidAmount("Decimal amounts must be given as strings, not floats.", param=param)
+        raise InvalidAmount(
+            gettext_noop("Decimal amounts must be given as strings, not floats."), param=param
+        )
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, ValueError):
-        raise InvalidAmount(f"{value!r} is not a decimal amount.", param=param) from None
+        raise InvalidAmount(
+            gettext_noop("%(value)s is not a decimal amount."),
+            param=param,
+            params={"value": repr(value)},
+        ) from None
     if not number.is_finite():
-        raise InvalidAmount(f"{value!r} is not a finite amount.", param=param)
+        raise InvalidAmount(
+            gettext_noop("%(value)s is not a finite amount."),
+            param=param,
+            params={"value": repr(value)},
+        )
     scaled = number.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise InvalidAmount(
-            f"{value} {currency} has more decimal places than {currency} allows.", param=param
+            gettext_noop(
+                "%(value)s %(currency)s has more decimal places than %(currency)s allows."
+            ),
+            param=param,
+            params={"value": str(value), "currency": currency},
         )
     return int(scaled)
 
@@ -149,16 +174,19 @@ def percent_of(amount: int, basis_points: int) -> int:
 
 
 def format_money(minor: int, currency: str, locale: str = "en") -> str:
-    """Display form in the reader's locale: 150000 UZS in ru -> '1 500,00 UZS'.
+    """Display form in the reader's locale: 150000 UZS in ru -> '1 500,00 UZS', in en
+    'UZS 1,500.00' (a code is set apart from the digits by a no-break space), 150000 EUR in en
+    '€1,500.00'.
 
     CLDR decides the usual digits; `decimal_quantization=False` keeps any extra ISO digits
     rather than rounding them away, so the display never misstates the amount.
     """
     value = to_decimal(minor, currency)
     try:
-        return format_currency(value, currency, locale=locale or "en", decimal_quantization=False)
+        shown = format_currency(value, currency, locale=locale or "en", decimal_quantization=False)
     except (ValueError, LookupError):
         return f"{to_decimal_string(minor, currency)} {currency}"
+    return _LETTER_THEN_DIGIT.sub("\xa0", shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,3 +219,7 @@ class Money:
 
     def format(self, locale: str = "en") -> str:
         return format_money(self.amount, self.currency, locale)
+
+    def localized(self, locale: str) -> str:
+        """How an error message shows this amount in `locale` (core.errors.Localizable)."""
+        return self.format(locale)

@@ -1,12 +1,14 @@
-"""Health probes, the JSON 404 for unknown API paths and the landing page."""
+"""Health probes, the JSON 404 for unknown API paths, the landing page and the server-error
+page."""
 
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.csrf import csrf_exempt
 
 from kassa.core.errors import ResourceMissing
@@ -47,3 +49,12 @@ def api_not_found(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "core/home.html")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the admin's own error page under /admin/, the public one elsewhere.
+
+    Rendered without the request's context processors or the database, which may be what
+    failed; the language is the one the request had when it failed."""
+    name = "admin/kassa/500.html" if request.path.startswith("/admin/") else "500.html"
+    return HttpResponseServerError(loader.get_template(name).render())

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 
@@ -149,7 +150,13 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
                 except KassaError as exc:
                     self.message_user(request, f"{endpoint}: {exc.message}", messages.ERROR)
             self.message_user(
-                request, _("%(count)d failed events queued for redelivery.") % {"count": total}
+                request,
+                ngettext(
+                    "%(count)d failed event queued for redelivery.",
+                    "%(count)d failed events queued for redelivery.",
+                    total,
+                )
+                % {"count": total},
             )
             return None
         context = {

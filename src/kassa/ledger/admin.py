@@ -8,19 +8,27 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 
-from kassa.core.admin_base import ReadOnlyAdmin
+from kassa.core.admin_base import ReadOnlyAdmin, money
 from kassa.ledger.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 
 class EntryInline(TabularInline):
     model = LedgerEntry
-    fields = ("account", "amount", "currency", "balance_after")
+    fields = ("account", "amount_display", "balance_display")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+    @admin.display(description=_("amount"))
+    def amount_display(self, entry: LedgerEntry) -> str:
+        return ("+" if entry.amount > 0 else "") + money(entry.amount, entry.currency)
+
+    @admin.display(description=_("balance after"))
+    def balance_display(self, entry: LedgerEntry) -> str:
+        return money(entry.balance_after, entry.currency)
 
 
 @admin.register(LedgerAccount)
@@ -33,12 +41,12 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         "currency",
         "current_balance",
         "derived",
-        "min_balance",
+        "floor",
         "organization",
     )
     list_filter = ("kind", "currency", "derived")
     search_fields = ("owner_id", "name")
-    readonly_fields = [*(f.name for f in LedgerAccount._meta.fields), "current_balance"]
+    readonly_fields = [*(f.name for f in LedgerAccount._meta.fields), "current_balance", "floor"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
         # A derived balance is the sum of the account's entries (summed for those rows only).
@@ -61,8 +69,12 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description=_("balance"), ordering="current")
-    def current_balance(self, account: LedgerAccount) -> int:
-        return int(getattr(account, "current", account.balance))
+    def current_balance(self, account: LedgerAccount) -> str:
+        return money(int(getattr(account, "current", account.balance)), account.currency)
+
+    @admin.display(description=_("lowest allowed balance"), ordering="min_balance")
+    def floor(self, account: LedgerAccount) -> str:
+        return money(account.min_balance, account.currency)
 
 
 @admin.register(LedgerTransaction)

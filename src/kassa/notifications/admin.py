@@ -12,6 +12,7 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import action
 
@@ -59,7 +60,12 @@ class NotificationAdmin(WriteActionsMixin, ReadOnlyAdmin):
         ]
         self.message_user(
             request,
-            _("%(count)d notification(s) queued again.") % {"count": len(copies)},
+            ngettext(
+                "%(count)d notification queued again.",
+                "%(count)d notifications queued again.",
+                len(copies),
+            )
+            % {"count": len(copies)},
             messages.SUCCESS,
         )
 
@@ -167,7 +173,8 @@ class RecipientStateAdmin(WriteActionsMixin, ReadOnlyAdmin):
             services.unpause(state, actor=actor)
         self.message_user(
             request,
-            _("%(count)d recipient(s) unpaused.") % {"count": len(rows)},
+            ngettext("%(count)d recipient unpaused.", "%(count)d recipients unpaused.", len(rows))
+            % {"count": len(rows)},
             messages.SUCCESS,
         )
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kassa.core.ids import PrefixedIdField
 from kassa.core.models import LOCALES, Organization
@@ -14,7 +15,8 @@ from kassa.customers.models import Customer
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", _("Email")
+    # A context: Django's auth catalogue has "Email" as an address field ("E-Mail-Adresse").
+    EMAIL = "email", pgettext_lazy("channel", "Email")
     SMS = "sms", _("SMS")
     PUSH = "push", _("Web push")
     WEBHOOK = "webhook", _("Customer webhook")

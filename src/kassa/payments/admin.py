@@ -13,10 +13,10 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter, RangeNumericFilter
 from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin
+from kassa.core.admin_base import money as admin_money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
 from kassa.core.form_rules import InputRulesFormMixin
-from kassa.core.money import format_money
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
 from kassa.payments import accounts, inbound, refunds, services
@@ -35,7 +35,7 @@ from kassa.payments.models import (
 
 
 def _money(amount: int, currency: str) -> str:
-    return format_money(amount, currency, "en")
+    return admin_money(amount, currency)
 
 
 @admin.register(Payment)
@@ -166,8 +166,9 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
                     e.created_at.isoformat(timespec="seconds"),
                     f"ledger {e.transaction.kind}",
                     e.account,
-                    f"{e.amount:+d}",
-                    e.balance_after,
+                    # Signed, in the currency's format: "+UZS 1,500.00", not "+150000".
+                    ("+" if e.amount > 0 else "") + _money(e.amount, e.currency),
+                    "—" if e.balance_after is None else _money(e.balance_after, e.currency),
                 )
                 for e in entries
             ),
@@ -183,10 +184,14 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(CsvExportMixin, ReadOnlyAdmin):
-    list_display = ("id", "created_at", "status", "payment", "amount", "currency", "reason")
+    list_display = ("id", "created_at", "status", "payment", "amount_display", "reason")
     list_filter = ("status", ("created_at", RangeDateTimeFilter))
     search_fields = ("id", "payment__id", "gateway_reference", "reason")
     readonly_fields = [f.name for f in Refund._meta.fields]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return _money(refund.amount, refund.currency)
 
 
 @admin.register(PaymentMethod)

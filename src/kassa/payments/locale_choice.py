@@ -8,6 +8,8 @@ from django.utils import translation
 from kassa.core.validation import SUPPORTED_LOCALES
 
 SESSION_KEY = "kassa_lang"
+# The language switch on customer pages: each language named in itself.
+LANGUAGE_CHOICES = [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")]
 
 
 def page_locale(request: HttpRequest, *preferences: str | None) -> str:

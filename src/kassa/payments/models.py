@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from kassa.core.crypto import decrypt, encrypt
 from kassa.core.ids import PrefixedIdField
@@ -28,8 +29,9 @@ class GatewayAccount(models.Model):
     """A merchant's account at a payment provider, with its (encrypted) credentials."""
 
     class Status(models.TextChoices):
-        ENABLED = "enabled", _("Enabled")
-        DISABLED = "disabled", _("Disabled")
+        # A context: Django's auth catalogue translates the bare words for permissions.
+        ENABLED = "enabled", pgettext_lazy("gateway account", "Enabled")
+        DISABLED = "disabled", pgettext_lazy("gateway account", "Disabled")
 
     id = PrefixedIdField("gwa")
     organization = models.ForeignKey(

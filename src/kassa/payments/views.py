@@ -20,7 +20,7 @@ from kassa.payments.gateways.base import InboundRequest, VerificationError
 from kassa.payments.gateways.registry import gateway_for
 from kassa.payments.inbound import receive
 from kassa.payments.links import checkout_token, payment_id_from_token
-from kassa.payments.locale_choice import page_locale
+from kassa.payments.locale_choice import LANGUAGE_CHOICES, page_locale
 from kassa.payments.models import Payment, PaymentStatus
 
 S = PaymentStatus
@@ -47,7 +47,7 @@ def _context(request: HttpRequest, payment: Payment, locale: str, **extra: Any) 
         "amount": format_money(payment.amount, payment.currency, locale),
         "token": token,
         "locale": locale,
-        "languages": [("en", "English"), ("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")],
+        "languages": LANGUAGE_CHOICES,
         "expired": bool(payment.expires_at and payment.expires_at <= timezone.now()),
         **extra,
     }
@@ -85,7 +85,7 @@ def checkout_start(request: HttpRequest, token: str) -> HttpResponse:
             accounts = services.eligible_accounts(
                 payment.organization_id, payment.currency, payment.livemode
             )
-            context = _context(request, payment, locale, accounts=accounts, error=exc.message)
+            context = _context(request, payment, locale, accounts=accounts, error=exc.localized())
             return render(request, "payments/checkout.html", context, status=409)
         if session.form_fields:
             return render(

@@ -10,4 +10,5 @@ NOTIFICATION_LABELS = [
     gettext_noop("Booking balance reminder"),
     gettext_noop("Booking payment receipt"),
     gettext_noop("Booking paid in full"),
+    gettext_noop("Confirm a payment"),
 ]

@@ -9,8 +9,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
-from django.utils import translation
+from django.utils import timezone, translation
 
+from kassa.core import localtime
 from kassa.core.models import Organization
 from kassa.customers.models import Customer
 from kassa.payments.locale_choice import page_locale
@@ -63,7 +64,7 @@ View = Callable[..., HttpResponseBase]
 
 def portal_login_required(view: View) -> View:
     """Signed-in customers only (others go to the sign-in page); the page speaks the
-    customer's language."""
+    customer's language and shows times on the organization's clock (its time zone)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -71,7 +72,10 @@ def portal_login_required(view: View) -> View:
         if user is None:
             return HttpResponseRedirect("/portal/sign-in")
         request.portal = user  # type: ignore[attr-defined]
-        with translation.override(user.locale):
+        with (
+            translation.override(user.locale),
+            timezone.override(localtime.zone(user.organization.timezone)),
+        ):
             response = view(request, *args, **kwargs)
             response.headers.setdefault("Cache-Control", "no-store")
             response.headers["Content-Language"] = user.locale

@@ -4,7 +4,7 @@ chart of daily usage."""
 
 from __future__ import annotations
 
-import zoneinfo
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kassa.core.errors import KassaError
+from kassa.core import localtime
+from kassa.core.errors import InvalidRequest, KassaError
 from kassa.core.money import exponent, format_money, from_decimal, to_decimal_string
 from kassa.ledger.models import LedgerEntry
 from kassa.payments.links import checkout_url
@@ -34,7 +36,7 @@ from kassa.portal.session import PortalUser, portal_login_required, portal_user
 from kassa.wallets import auto_topup, history, topups
 from kassa.wallets.models import AutoTopUpAttempt, Wallet
 from kassa.wallets.representations import TYPE_TO_KINDS
-from kassa.wallets.rules import bonus_for, check_topup_amount, settings_for
+from kassa.wallets.rules import bonus_for, settings_for
 from kassa.wallets.signals import balance_state
 
 USAGE_DAYS = 30
@@ -110,7 +112,7 @@ def _card(wallet: Wallet, locale: str) -> dict[str, Any]:
 def usage_series(wallet: Wallet) -> dict[str, Any]:
     """Charges per day over the last 30 days (net of reversals), in the organization's time
     zone: {"days": [unix seconds], "amounts": [minor units]}."""
-    tz = zoneinfo.ZoneInfo(wallet.organization.timezone or "UTC")
+    tz = localtime.zone(wallet.organization.timezone)
     today = timezone.now().astimezone(tz).date()
     first = today - timedelta(days=USAGE_DAYS - 1)
     since = datetime.combine(first, datetime.min.time(), tzinfo=tz)
@@ -147,6 +149,7 @@ def _dashboard(
             **card["usage"],
             "exponent": card["exponent"],
             "locale": user.locale,
+            "timezone": user.organization.timezone or "UTC",
             "label": _("Usage"),
         }
         card["usage_total"] = format_money(
@@ -162,8 +165,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return _dashboard(request, portal_user(request))
 
 
+# What a customer may type as an amount: the page's digits (0-9 in every language the portal
+# speaks), with a point or a comma before the fraction. Python's Decimal would also take other
+# scripts' digits, underscores and exponents ("١٢٣", "1_000", "1e3"); the page refuses them.
+_AMOUNT = re.compile(r"[0-9]+(?:[.,][0-9]+)?", re.ASCII)
+
+
 def _parse_amount(raw: str, wallet: Wallet) -> int:
-    return from_decimal(raw.strip().replace(",", "."), wallet.currency)
+    text = raw.strip()
+    if not _AMOUNT.fullmatch(text):
+        raise InvalidRequest(
+            gettext_noop("Enter the amount in digits, for example 150 or 150.50."),
+            param="amount",
+        )
+    return from_decimal(text.replace(",", "."), wallet.currency)
 
 
 @require_GET
@@ -176,13 +191,12 @@ def topup_preview(request: HttpRequest, wallet_id: str) -> HttpResponse:
     raw = request.GET.get("amount", "")
     if raw.strip():
         try:
-            amount = _parse_amount(raw, wallet)
-            rules = settings_for(wallet.organization_id, wallet.currency)
-            check_topup_amount(rules, amount)
+            # The same rule as the top-up itself (topups.checked_amount): the preview never
+            # shows a bonus for an amount that paying would refuse.
+            amount, bonus = topups.checked_amount(wallet, _parse_amount(raw, wallet))
         except KassaError as exc:
-            context["error"] = exc.message
+            context["error"] = exc.localized()
         else:
-            bonus = bonus_for(rules, amount)
             balance, _seq = balance_state(wallet.ledger_account_id)
             context.update(
                 amount=format_money(amount, wallet.currency, user.locale),
@@ -215,7 +229,7 @@ def topup(request: HttpRequest, wallet_id: str) -> HttpResponse:
         )
     except KassaError as exc:
         return _dashboard(
-            request, user, status=400, topup_error=exc.message, error_wallet=wallet.id
+            request, user, status=400, topup_error=exc.localized(), error_wallet=wallet.id
         )
     assert created.payment is not None
     return HttpResponseRedirect(checkout_url(created.payment.id) + f"?lang={user.locale}")
@@ -255,7 +269,7 @@ def auto_topup_settings(request: HttpRequest, wallet_id: str) -> HttpResponse:
             )
             saved = True
         except KassaError as exc:
-            error = exc.message
+            error = exc.localized()
     attempts = AutoTopUpAttempt.objects.filter(wallet=wallet).order_by("-id")[:10]
     context = {
         "portal": user,
@@ -281,14 +295,12 @@ def _history_filters(request: HttpRequest, wallet: Wallet) -> tuple[dict[str, An
     filters: dict[str, Any] = {}
     if raw["type"] in TYPE_TO_KINDS:
         filters["types"] = raw["type"]
+    # The days the customer picks are days on the organization's clock, as the page shows.
+    tz = localtime.zone(wallet.organization.timezone)
     if (start := parse_date(raw["from"]) if raw["from"] else None) is not None:
-        filters["created_gte"] = datetime.combine(
-            start, datetime.min.time(), tzinfo=zoneinfo.ZoneInfo("UTC")
-        )
+        filters["created_gte"] = datetime.combine(start, datetime.min.time(), tzinfo=tz)
     if (end := parse_date(raw["to"]) if raw["to"] else None) is not None:
-        filters["created_lte"] = datetime.combine(
-            end, datetime.max.time(), tzinfo=zoneinfo.ZoneInfo("UTC")
-        )
+        filters["created_lte"] = datetime.combine(end, datetime.max.time(), tzinfo=tz)
     for key, name in (("min", "amount_gte"), ("max", "amount_lte")):
         if raw[key]:
             filters[name] = _parse_amount(raw[key], wallet)
@@ -321,7 +333,7 @@ def history_page(request: HttpRequest) -> HttpResponse:
                 queryset, wallet, HISTORY_PAGE, request.GET.get("starting_after") or None
             )
         except KassaError as exc:
-            context.update(error=exc.message, raw={}, rows=[], has_more=False)
+            context.update(error=exc.localized(), raw={}, rows=[], has_more=False)
         else:
             rows = [
                 {
@@ -369,7 +381,7 @@ def history_csv(request: HttpRequest, wallet_id: str) -> HttpResponse | Streamin
         filters, _raw = _history_filters(request, wallet)
         queryset = history.entries(wallet, **filters)
     except KassaError as exc:
-        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(exc.localized(), status=400, content_type="text/plain; charset=utf-8")
     stream = (
         history.csv_stream_async(queryset)
         if isinstance(request, ASGIRequest)

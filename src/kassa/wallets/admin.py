@@ -12,14 +12,14 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from unfold.contrib.filters.admin import RangeDateTimeFilter, RangeNumericFilter
 
 from kassa.core.actors import Actor
-from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
+from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role, money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
 from kassa.core.form_rules import InputRulesFormMixin
-from kassa.core.money import format_money
 from kassa.wallets import rules, services
 from kassa.wallets.models import (
     Adjustment,
@@ -31,6 +31,28 @@ from kassa.wallets.models import (
     WalletTransaction,
 )
 from kassa.wallets.representations import KIND_TO_TYPE
+
+
+def tiers_display(tiers: list[dict[str, int]], currency: str) -> str:
+    """Bonus tiers as sentences: "from €50.00: +5 % · from €100.00: +10 %"."""
+    if not tiers:
+        return str(_("no bonus"))
+    parts = []
+    for tier in sorted(tiers, key=lambda t: int(t["min_amount"])):
+        points = int(tier["basis_points"])
+        percent = f"{points // 100}" if points % 100 == 0 else f"{points / 100:g}"
+        parts.append(
+            _("from %(amount)s: +%(percent)s %%")
+            % {"amount": money(tier["min_amount"], currency), "percent": percent}
+        )
+    return " · ".join(str(part) for part in parts)
+
+
+def thresholds_display(thresholds: list[int], currency: str) -> str:
+    """Low-balance thresholds, highest first: "€10.00 · €5.00"."""
+    if not thresholds:
+        return "—"
+    return " · ".join(money(t, currency) for t in sorted(thresholds, reverse=True))
 
 
 @admin.register(Wallet)
@@ -53,26 +75,44 @@ class WalletAdmin(CsvExportMixin, ReadOnlyAdmin):
         "customer",
         "currency",
         "balance_display",
-        "low_balance_thresholds",
+        "thresholds",
         "auto_topup_enabled",
-        "auto_topup_threshold",
-        "auto_topup_amount",
+        "auto_topup_below",
+        "auto_topup_by",
         "auto_topup_payment_method",
         "auto_topup_failures",
         "auto_topup_disabled_reason",
         "links",
         "created_at",
     )
-    exclude = ("metadata",)
+    exclude = (
+        "metadata",
+        "low_balance_thresholds",
+        "auto_topup_threshold",
+        "auto_topup_amount",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).select_related("ledger_account", "customer")
 
     @admin.display(description=_("balance"), ordering="ledger_account__balance")
     def balance_display(self, wallet: Wallet) -> str:
-        return format_money(wallet.ledger_account.balance, wallet.currency, "en")
+        return money(wallet.ledger_account.balance, wallet.currency)
 
-    @admin.display(description=_("History"))
+    @admin.display(description=_("low-balance alerts"))
+    def thresholds(self, wallet: Wallet) -> str:
+        return thresholds_display(wallet.low_balance_thresholds, wallet.currency)
+
+    @admin.display(description=_("auto top-up below"))
+    def auto_topup_below(self, wallet: Wallet) -> str:
+        return money(wallet.auto_topup_threshold, wallet.currency)
+
+    @admin.display(description=_("auto top-up amount"))
+    def auto_topup_by(self, wallet: Wallet) -> str:
+        return money(wallet.auto_topup_amount or None, wallet.currency)
+
+    # A context: Django's admin translates a bare "History" its own way ("Geschichte").
+    @admin.display(description=pgettext_lazy("wallet links", "History"))
     def links(self, wallet: Wallet) -> SafeString:
         return format_html(
             '<a href="../../../wallettransaction/?account__owner_id={0}">{1}</a> · '
@@ -115,13 +155,13 @@ class WalletTransactionAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, entry: WalletTransaction) -> str:
-        return format_money(entry.amount, entry.currency, "en")
+        return money(entry.amount, entry.currency)
 
     @admin.display(description=_("balance after"))
     def after(self, entry: WalletTransaction) -> str:
         if entry.balance_after is None:  # only house accounts have none
             return ""
-        return format_money(entry.balance_after, entry.currency, "en")
+        return money(entry.balance_after, entry.currency)
 
     @admin.display(description=_("description"))
     def text(self, entry: WalletTransaction) -> str:
@@ -130,11 +170,24 @@ class WalletTransactionAdmin(CsvExportMixin, ReadOnlyAdmin):
 
 @admin.register(TopUp)
 class TopUpAdmin(CsvExportMixin, ReadOnlyAdmin):
-    list_display = ("id", "created_at", "wallet", "status", "source", "amount", "bonus_amount")
+    list_display = ("id", "created_at", "wallet", "status", "source", "amount_display", "bonus")
     list_filter = ("status", "source", ("created_at", RangeDateTimeFilter))
     search_fields = ("id", "=wallet__id", "=payment__id")
     csv_fields = ("id", "created_at", "wallet", "status", "source", "amount", "bonus_amount")
-    readonly_fields = [f.name for f in TopUp._meta.fields]
+    readonly_fields = [
+        *(f.name for f in TopUp._meta.fields if f.name not in ("amount", "bonus_amount")),
+        "amount_display",
+        "bonus",
+    ]
+    exclude = ("amount", "bonus_amount")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, topup: TopUp) -> str:
+        return money(topup.amount, topup.currency)
+
+    @admin.display(description=_("bonus"), ordering="bonus_amount")
+    def bonus(self, topup: TopUp) -> str:
+        return money(topup.bonus_amount, topup.currency)
 
 
 @admin.register(AutoTopUpAttempt)
@@ -145,22 +198,55 @@ class AutoTopUpAttemptAdmin(CsvExportMixin, ReadOnlyAdmin):
         "wallet",
         "status",
         "trigger",
-        "amount",
-        "balance_at_start",
+        "amount_display",
+        "balance_display",
         "failure_code",
     )
     list_filter = ("status", "trigger", "failure_code", ("created_at", RangeDateTimeFilter))
     search_fields = ("id", "=wallet__id")
     csv_fields = ("id", "created_at", "wallet", "status", "trigger", "amount", "failure_code")
-    readonly_fields = [f.name for f in AutoTopUpAttempt._meta.fields]
+    readonly_fields = [
+        *(
+            f.name
+            for f in AutoTopUpAttempt._meta.fields
+            if f.name not in ("amount", "balance_at_start")
+        ),
+        "amount_display",
+        "balance_display",
+    ]
+    exclude = ("amount", "balance_at_start")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, attempt: AutoTopUpAttempt) -> str:
+        return money(attempt.amount, attempt.currency)
+
+    @admin.display(description=_("balance at start"), ordering="balance_at_start")
+    def balance_display(self, attempt: AutoTopUpAttempt) -> str:
+        return money(attempt.balance_at_start, attempt.currency)
 
 
 @admin.register(LowBalanceAlert)
 class LowBalanceAlertAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "wallet", "threshold", "balance", "urgency")
+    list_display = ("id", "created_at", "wallet", "threshold_display", "balance_display", "urgency")
     list_filter = ("urgency",)
     search_fields = ("=wallet__id",)
-    readonly_fields = [f.name for f in LowBalanceAlert._meta.fields]
+    readonly_fields = [
+        *(f.name for f in LowBalanceAlert._meta.fields if f.name not in ("threshold", "balance")),
+        "threshold_display",
+        "balance_display",
+    ]
+    exclude = ("threshold", "balance")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("wallet")
+
+    @admin.display(description=_("threshold"), ordering="threshold")
+    def threshold_display(self, alert: LowBalanceAlert) -> str:
+        return money(alert.threshold, alert.wallet.currency)
+
+    @admin.display(description=_("balance"), ordering="balance")
+    def balance_display(self, alert: LowBalanceAlert) -> str:
+        return money(alert.balance, alert.wallet.currency)
 
 
 class AdjustmentForm(InputRulesFormMixin, forms.ModelForm):
@@ -181,7 +267,7 @@ class AdjustmentAdmin(CsvExportMixin, OrgScopedAdmin):
     """Staff corrections: added here (never edited), posted by `services.adjust`."""
 
     form = AdjustmentForm
-    list_display = ("id", "created_at", "wallet", "amount", "currency", "reason", "created_by")
+    list_display = ("id", "created_at", "wallet", "amount_display", "reason", "created_by")
     search_fields = ("id", "=wallet__id", "reason")
     csv_fields = ("id", "created_at", "wallet", "amount", "currency", "reason", "created_by")
 
@@ -190,6 +276,10 @@ class AdjustmentAdmin(CsvExportMixin, OrgScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, adjustment: Adjustment) -> str:
+        return money(adjustment.amount, adjustment.currency)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"wallet": request.GET.get("wallet")}
@@ -231,11 +321,66 @@ class AdjustmentAdmin(CsvExportMixin, OrgScopedAdmin):
 
 @admin.register(WalletSettings)
 class WalletSettingsAdmin(OrgScopedAdmin):
-    list_display = ("organization", "currency", "credit_limit", "min_topup", "max_topup")
-    fields = ("organization", "currency", *rules.SETTINGS_FIELDS)
+    list_display = (
+        "organization",
+        "currency",
+        "credit_limit_display",
+        "min_topup_display",
+        "max_topup_display",
+        "tiers",
+    )
+    fields = ("organization", "currency", "summary", *rules.SETTINGS_FIELDS)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ("organization", "currency") if obj is not None else ()
+        return ("organization", "currency", "summary") if obj is not None else ("summary",)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # The fields take minor units (the API's form); say so where they are typed.
+        for name in ("credit_limit", "min_topup", "max_topup"):
+            if name in form.base_fields:
+                form.base_fields[name].help_text = _(
+                    "In minor units (cents, tiyin): 150000 is 1,500.00."
+                )
+        if "bonus_tiers" in form.base_fields:
+            form.base_fields["bonus_tiers"].help_text = _(
+                'A list such as [{"min_amount": 5000, "basis_points": 500}]: from 50.00 on, '
+                "a bonus of 5 percent (basis points are hundredths of a percent)."
+            )
+        return form
+
+    @admin.display(description=_("credit limit"), ordering="credit_limit")
+    def credit_limit_display(self, rules_: WalletSettings) -> str:
+        return money(rules_.credit_limit, rules_.currency)
+
+    @admin.display(description=_("minimum top-up"), ordering="min_topup")
+    def min_topup_display(self, rules_: WalletSettings) -> str:
+        return money(rules_.min_topup, rules_.currency)
+
+    @admin.display(description=_("maximum top-up"), ordering="max_topup")
+    def max_topup_display(self, rules_: WalletSettings) -> str:
+        return money(rules_.max_topup, rules_.currency)
+
+    @admin.display(description=_("bonus tiers"))
+    def tiers(self, rules_: WalletSettings) -> str:
+        return tiers_display(rules_.bonus_tiers, rules_.currency)
+
+    @admin.display(description=_("in force"))
+    def summary(self, rules_: WalletSettings) -> SafeString:
+        if rules_.pk is None:
+            return format_html("{}", "—")
+        return format_html(
+            "<div>{}: {}</div><div>{}: {} – {}</div><div>{}: {}</div>",
+            _("credit limit"),
+            money(rules_.credit_limit, rules_.currency),
+            _("top-up"),
+            money(rules_.min_topup, rules_.currency),
+            money(rules_.max_topup, rules_.currency),
+            _("bonus tiers"),
+            tiers_display(rules_.bonus_tiers, rules_.currency),
+        )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         changes = {name: form.cleaned_data[name] for name in rules.SETTINGS_FIELDS}

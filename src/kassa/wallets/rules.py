@@ -13,12 +13,13 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kassa.core import audit
 from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, StateConflict
 from kassa.core.models import Organization
-from kassa.core.money import MAX_AMOUNT, normalize_currency, percent_of
+from kassa.core.money import MAX_AMOUNT, Money, normalize_currency, percent_of
 from kassa.ledger.models import LedgerAccount
 from kassa.wallets.models import Wallet, WalletSettings
 
@@ -51,13 +52,19 @@ def bonus_for(rules: WalletSettings, amount: int) -> int:
 
 
 def check_topup_amount(rules: WalletSettings, amount: int, param: str = "amount") -> None:
+    """Refuse an amount outside the organization's bounds; the message shows the bound as
+    money (a page shows it translated and in its own format, `KassaError.localized`)."""
     if amount < rules.min_topup:
         raise InvalidRequest(
-            f"The smallest top-up is {rules.min_topup} {rules.currency}.", param=param
+            gettext_noop("The smallest top-up is %(amount)s."),
+            param=param,
+            params={"amount": Money(rules.min_topup, rules.currency)},
         )
     if rules.max_topup is not None and amount > rules.max_topup:
         raise InvalidRequest(
-            f"The largest top-up is {rules.max_topup} {rules.currency}.", param=param
+            gettext_noop("The largest top-up is %(amount)s."),
+            param=param,
+            params={"amount": Money(rules.max_topup, rules.currency)},
         )
 
 

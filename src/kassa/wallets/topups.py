@@ -18,16 +18,23 @@ from kassa.wallets.purposes import PURPOSE
 from kassa.wallets.rules import bonus_for, check_topup_amount, settings_for
 
 
-def new_topup(wallet: Wallet, amount: Any, source: str) -> TopUp:
-    """Build (not save) a top-up with its bonus, checking the organization's bounds."""
+def checked_amount(wallet: Wallet, amount: Any) -> tuple[int, int]:
+    """The amount and its bonus when a top-up of `amount` would be accepted, else the refusal
+    (KassaError). The one rule for both creating a top-up and previewing it in the portal."""
     amount = validate_amount(amount, wallet.currency)
     rules = settings_for(wallet.organization_id, wallet.currency)
     check_topup_amount(rules, amount)
+    return amount, bonus_for(rules, amount)
+
+
+def new_topup(wallet: Wallet, amount: Any, source: str) -> TopUp:
+    """Build (not save) a top-up with its bonus, checking the organization's bounds."""
+    amount, bonus = checked_amount(wallet, amount)
     return TopUp(
         organization_id=wallet.organization_id,
         wallet=wallet,
         amount=amount,
-        bonus_amount=bonus_for(rules, amount),
+        bonus_amount=bonus,
         currency=wallet.currency,
         source=source,
     )

@@ -11,6 +11,7 @@ from django.utils import translation
 
 from kassa.bookings.models import PaymentLink
 from kassa.bookings.representations import link_url
+from kassa.core import localtime
 from kassa.core.money import format_money
 
 register = template.Library()
@@ -36,6 +37,18 @@ def long_date(value: str | dt.date | None) -> str:
         return format_date(day, format="long", locale=_locale())
     except (ValueError, LookupError):
         return day.isoformat()
+
+
+@register.simple_tag
+def local_datetime(value: dt.datetime | None, zone_name: str | None) -> str:
+    """A moment on the organization's wall clock, in the current language."""
+    return localtime.local_datetime(value, zone_name, _locale()) if value else ""
+
+
+@register.simple_tag
+def zone_label(value: dt.datetime | None, zone_name: str | None) -> str:
+    """The name of the organization's time zone at that moment, in the current language."""
+    return localtime.zone_label(value, zone_name, _locale()) if value else ""
 
 
 @register.simple_tag

@@ -113,7 +113,7 @@ def test_return_url_receives_the_customer(api: Any, sandbox: Any, shopper: Any, 
 @pytest.mark.parametrize(
     ("lang", "text", "amount"),
     [
-        ("en", "Choose how to pay", "UZS1,500.00"),
+        ("en", "Choose how to pay", "UZS\xa01,500.00"),
         ("de", "Zahlungsart wählen", "1.500,00\xa0UZS"),
         ("ru", "Выберите способ оплаты", "1\xa0500,00\xa0UZS"),
         ("uz", "Toʻlov usulini tanlang", "soʻm"),
@@ -142,7 +142,7 @@ def test_sandbox_card_page_refuses_unknown_cards(api: Any, sandbox: Any, shopper
     payment = api.post("/v1/payments", {"amount": 100, "currency": "EUR"}).json()
     sandbox_url = shopper.choose(payment["checkout_url"], sandbox.id)
     response = shopper.client.post(
-        path_of(sandbox_url),
+        path_of(sandbox_url) + "?lang=en",
         {"number": "4111 1111 1111 1111", "exp_month": "12", "exp_year": "39", "cvc": "123"},
     )
     assert response.status_code == 400
@@ -171,3 +171,44 @@ def test_checkout_links_signed_with_a_timestamp_still_open(
     assert client.get(f"/checkout/{old_token}").status_code == 200
     forged = old_token[:-2] + ("AA" if not old_token.endswith("AA") else "BB")
     assert client.get(f"/checkout/{forged}").status_code == 404
+
+
+def test_the_card_page_names_the_merchant_and_speaks_the_customers_language(
+    api: Any, sandbox: Any, shopper: Any
+) -> None:
+    payment = api.post("/v1/payments", {"amount": 150000, "currency": "UZS"}).json()
+    sandbox_url = path_of(shopper.choose(payment["checkout_url"], sandbox.id))
+    page = shopper.client.get(sandbox_url, {"lang": "en"}).content.decode()
+    assert 'data-testid="merchant">Acme Tours<' in page
+    # The same language switch as the pay page: every other language, by its own name.
+    for code, name in (("de", "Deutsch"), ("ru", "Русский"), ("uz", "Oʻzbekcha")):
+        assert f'href="?lang={code}"' in page and name in page
+    german = shopper.client.get(sandbox_url, {"lang": "de"}).content.decode()
+    assert '<html lang="de">' in german and "Kartenzahlung" in german
+    assert 'href="?lang=en"' in german and 'href="?lang=de"' not in german
+    # A refused card says why in the page's language.
+    refused = shopper.client.post(
+        sandbox_url + "?lang=de",
+        {"number": "4242 4242 4242 4242", "exp_month": "12", "exp_year": "39", "cvc": "1"},
+    )
+    assert refused.status_code == 400
+    assert "Die Prüfnummer (CVC) hat drei oder vier Ziffern." in refused.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("lang", "reason"),
+    [
+        ("en", "The card was declined."),
+        ("de", "Die Karte wurde abgelehnt."),
+        ("ru", "Карта отклонена."),
+        ("uz", "Karta rad etildi."),
+    ],
+)
+def test_why_a_payment_failed_is_told_in_the_customers_language(
+    api: Any, sandbox: Any, shopper: Any, tasks: Any, lang: str, reason: str
+) -> None:
+    payment = api.post("/v1/payments", {"amount": 5000, "currency": "EUR"}).json()
+    shopper.pay(payment["checkout_url"], sandbox.id, CARDS["declined"])
+    tasks()
+    page = shopper.open_checkout(payment["checkout_url"], lang=lang).content.decode()
+    assert f'data-testid="failure">{reason}<' in page

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.tasks import task
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kassa.payments.gateways.base import CheckoutRequest, InboundRequest
 from kassa.payments.gateways.sandbox import repository
@@ -149,17 +150,19 @@ def validate_card(number: str, exp_month: str, exp_year: str, cvc: str) -> CardB
     digits = "".join(ch for ch in number if ch.isdigit())
     behaviour = TEST_CARDS.get(digits)
     if behaviour is None:
-        raise CardRejected("Use one of the sandbox test cards, e.g. 4242 4242 4242 4242.")
+        raise CardRejected(
+            gettext_noop("Use one of the sandbox test cards, e.g. 4242 4242 4242 4242.")
+        )
     try:
         month, year = int(exp_month), int(exp_year)
     except ValueError:
-        raise CardRejected("Enter the expiry as MM and YY.") from None
+        raise CardRejected(gettext_noop("Enter the expiry as MM and YY.")) from None
     year = year + 2000 if year < 100 else year
     today = timezone.now()
     if not 1 <= month <= 12 or (year, month) < (today.year, today.month):
-        raise CardRejected("The expiry date must be in the future.")
+        raise CardRejected(gettext_noop("The expiry date must be in the future."))
     if not (cvc.isdigit() and len(cvc) in (3, 4)):
-        raise CardRejected("The CVC is three or four digits.")
+        raise CardRejected(gettext_noop("The CVC is three or four digits."))
     return behaviour
 
 
@@ -172,7 +175,7 @@ def pay_checkout(
     with transaction.atomic():
         locked = SandboxCheckout.objects.select_for_update().get(pk=checkout.pk)
         if locked.status != "open" or locked.expires_at <= timezone.now():
-            raise CardRejected("This checkout is no longer open.")
+            raise CardRejected(gettext_noop("This checkout is no longer open."))
         card = None
         if locked.save_method:
             year = int(exp_year)

@@ -57,6 +57,19 @@
     });
   });
 
+  // A day on the chart's axis in the page's language and the organization's time zone
+  // ("7 Dez." in German, "7 дек." in Russian); uPlot's own labels are English only.
+  function dayLabels(locale, timeZone) {
+    var format;
+    try {
+      format = new Intl.DateTimeFormat(locale, {day: "numeric", month: "short", timeZone: timeZone});
+    } catch (e) {
+      format = new Intl.DateTimeFormat(locale, {day: "numeric", month: "short"});
+    }
+    return function (seconds) { return format.format(new Date(seconds * 1000)); };
+  }
+  window.kassaDayLabels = dayLabels;
+
   // The usage chart (uPlot, served from this server).
   document.querySelectorAll("[data-usage-chart]").forEach(function (box) {
     if (!window.uPlot) return;
@@ -65,10 +78,13 @@
     var values = data.amounts.map(function (minor) { return Number(decimalString(minor, exponent)); });
     var width = Math.max(280, box.clientWidth);
     var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({size: [0.7, 40]}) : undefined;
-    new window.uPlot({
+    var days = dayLabels(data.locale, data.timezone);
+    box.kassaChart = new window.uPlot({
       width: width, height: 220,
+      // Days start at midnight on the organization's clock, so ticks are placed on it too.
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), data.timezone); },
       scales: {x: {time: true}},
-      axes: [{}, {values: function (u, ticks) {
+      axes: [{values: function (u, ticks) { return ticks.map(days); }}, {values: function (u, ticks) {
         return ticks.map(function (t) { return t.toLocaleString(data.locale); });
       }}],
       legend: {show: false},
@@ -94,7 +110,15 @@
   var push = document.getElementById("push");
   if (push && push.getAttribute("data-public-key")) {
     var pushStatus = document.getElementById("push-status");
-    var say = function (key) { pushStatus.textContent = pushStatus.getAttribute("data-" + key); };
+    var pushOn = document.getElementById("push-on");
+    var pushOff = document.getElementById("push-off");
+    // One button at a time: "turn on" while this browser is not signed up, "turn off" while it
+    // is, neither when it cannot be (unsupported, or blocked in the browser's settings).
+    var say = function (key) {
+      pushStatus.textContent = pushStatus.getAttribute("data-" + key);
+      pushOn.hidden = key !== "off";
+      pushOff.hidden = key !== "on";
+    };
     var keyBytes = function (base64url) {
       var padded = (base64url + "===".slice((base64url.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
       var raw = atob(padded), out = new Uint8Array(raw.length);
@@ -109,8 +133,10 @@
       say("unsupported");
     } else {
       navigator.serviceWorker.register("/portal/sw.js", {scope: "/portal/"}).then(function (reg) {
-        reg.pushManager.getSubscription().then(function (sub) { say(sub ? "on" : "off"); });
-        document.getElementById("push-on").addEventListener("click", function () {
+        reg.pushManager.getSubscription().then(
+          function (sub) { say(sub ? "on" : "off"); },
+          function () { say("unsupported"); });
+        pushOn.addEventListener("click", function () {
           Notification.requestPermission().then(function (permission) {
             if (permission !== "granted") { say("denied"); return; }
             reg.pushManager.subscribe({userVisibleOnly: true,
@@ -119,7 +145,7 @@
               .then(function () { say("on"); });
           });
         });
-        document.getElementById("push-off").addEventListener("click", function () {
+        pushOff.addEventListener("click", function () {
           reg.pushManager.getSubscription().then(function (sub) {
             if (!sub) { say("off"); return; }
             return post("/portal/push/unsubscribe", {endpoint: sub.endpoint})
@@ -127,7 +153,7 @@
               .then(function () { say("off"); });
           });
         });
-      });
+      }, function () { say("unsupported"); });  // no service worker here (e.g. plain http)
     }
   }
 })();
