@@ -72,7 +72,11 @@ def test_from_decimal_refuses_inexact_amounts() -> None:
         from_decimal("NaN", "EUR")
     with pytest.raises(InvalidAmount):
         from_decimal("12,50", "EUR")
+    for loose in ("1_000", "1e3", "\u0661\u0660", "Infinity", "+5", ".5", "5.", "0x10"):
+        with pytest.raises(InvalidAmount):
+            from_decimal(loose, "EUR")
     assert from_decimal("10.50", "EUR") == 1050
+    assert from_decimal(" 10.50 ", "EUR") == 1050
     assert from_decimal("10.500", "EUR") == 1050  # trailing zeros fit
     assert from_decimal(Decimal("1000"), "UZS") == 100000
 

@@ -117,6 +117,10 @@ def to_decimal_string(minor: int, currency: str) -> str:
     return f"{value:.{places}f}"
 
 
+# ASCII digits, one optional point: what Click and OCTO send, and what a person types.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 def from_decimal(value: str | Decimal | int, currency: str, *, param: str = "amount") -> int:
     """Parse a decimal amount in major units into minor units, refusing anything inexact.
 
@@ -126,6 +130,13 @@ def from_decimal(value: str | Decimal | int, currency: str, *, param: str = "amo
     if isinstance(value, float | bool):
         raise InvalidAmount(
             gettext_noop("Decimal amounts must be given as strings, not floats."), param=param
+        )
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value.strip()):
+        # Decimal() also reads "1_000", "1e3", Arabic-Indic digits and "Infinity"
+        raise InvalidAmount(
+            gettext_noop("%(value)s is not a decimal amount."),
+            param=param,
+            params={"value": repr(value)},
         )
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
