@@ -50,7 +50,7 @@ from _server import (
     uvloop_run,
 )
 
-FUNDING = 10**12
+FUNDING = 99_999_999  # the largest EUR top-up (kassa.core.money.max_amount)
 _keys = itertools.count()
 
 

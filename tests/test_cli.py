@@ -172,3 +172,13 @@ def test_demo_is_idempotent() -> None:
     ).json()["data"]
     assert client.login(username=info["staff"]["email"], password=info["staff"]["password"])
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["Caf\udce9", "a\udcffb"])
+def test_text_that_cannot_be_stored_is_refused(name: str) -> None:
+    # Bytes that are not UTF-8 (here Latin-1 "é", 0xff) reach argv as lone surrogates.
+    result = kassa("org", "create", "--name", name, "--json")
+    assert result.returncode == 2, result.stderr
+    assert "--name" in result.stderr and "Traceback" not in result.stderr
+    assert Organization.objects.count() == 0

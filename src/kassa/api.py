@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from kassa.bookings.api import router as bookings_router
+from kassa.core.api_input import StrictParser
 from kassa.core.auth import ApiKeyAuth
 from kassa.core.errors import (
     ApiError,
@@ -37,6 +38,7 @@ api = NinjaAPI(
         "currency; ids are prefixed strings; every POST accepts an `Idempotency-Key`."
     ),
     auth=ApiKeyAuth(),
+    parser=StrictParser(),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs",
@@ -53,18 +55,69 @@ def _kassa_error(request: HttpRequest, exc: KassaError) -> HttpResponse:
     return _render(request, exc)
 
 
+# pydantic's error types, named as Stripe names the same rules; `errors` lists each problem.
+_CODES = {
+    "missing": "parameter_missing",
+    "extra_forbidden": "parameter_unknown",
+    "int_type": "parameter_invalid_integer",
+    "int_parsing": "parameter_invalid_integer",
+    "int_from_float": "parameter_invalid_integer",
+    "string_type": "parameter_invalid_string",
+    "bool_type": "parameter_invalid_boolean",
+    "bool_parsing": "parameter_invalid_boolean",
+    "list_type": "parameter_invalid_array",
+    "dict_type": "parameter_invalid_object",
+    "model_type": "parameter_invalid_object",
+    "model_attributes_type": "parameter_invalid_object",
+    "date_type": "parameter_invalid_date",
+    "date_parsing": "parameter_invalid_date",
+    "date_from_datetime_parsing": "parameter_invalid_date",
+    "date_from_datetime_inexact": "parameter_invalid_date",
+    "datetime_type": "parameter_invalid_date",
+    "datetime_parsing": "parameter_invalid_date",
+    "datetime_from_date_parsing": "parameter_invalid_date",
+    "date_out_of_range": "date_out_of_range",
+    "string_too_short": "parameter_too_short",
+    "string_too_long": "parameter_too_long",
+    "too_short": "parameter_too_short",
+    "too_long": "parameter_too_long",
+    "greater_than": "parameter_out_of_range",
+    "greater_than_equal": "parameter_out_of_range",
+    "less_than": "parameter_out_of_range",
+    "less_than_equal": "parameter_out_of_range",
+    "literal_error": "parameter_invalid_choice",
+    "enum": "parameter_invalid_choice",
+}
+_DATE_HINT = " (ISO 8601, for example 2026-12-07 or 2026-12-07T10:00:00Z)"
+
+
+def _param(item: dict[str, Any]) -> str | None:
+    path = ""
+    for part in item.get("loc", ()):
+        if part in ("body", "query", "path"):
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or None
+
+
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     details = []
     for item in exc.errors:
-        loc = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")]
-        details.append({"param": ".".join(loc) or None, "message": item.get("msg", "")})
-    first = details[0] if details else {"param": None, "message": "Invalid request."}
+        code = _CODES.get(str(item.get("type", "")), "validation_error")
+        message = str(item.get("msg", ""))
+        if code == "parameter_missing" and tuple(item.get("loc", ())) == ("body", "body"):
+            message = "This request needs a JSON object as its body ({} when no field is set)."
+        if code == "parameter_invalid_date":
+            message += _DATE_HINT
+        details.append({"param": _param(item), "code": code, "message": message})
+    first = details[0] if details else {"param": None, "code": None, "message": "Invalid."}
     error = ValidationFailed(
-        f"{first['param']}: {first['message']}" if first["param"] else first["message"],
+        f"{first['param']}: {first['message']}" if first["param"] else str(first["message"]),
         param=first["param"],
     )
-    return _render(request, error, errors=details)
+    body = {"error": {**error.as_dict(), "code": first["code"] or error.code, "errors": details}}
+    return api.create_response(request, body, status=error.status)
 
 
 @api.exception_handler(AuthenticationError)
@@ -87,6 +140,8 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, KassaError):  # the parser's refusal, wrapped by django-ninja
+        return _render(request, exc.__cause__)
     body = {"error": {**InvalidRequest(str(exc)).as_dict()}}
     return api.create_response(request, body, status=exc.status_code)
 

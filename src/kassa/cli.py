@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kassa.config import ConfigError
+from kassa.core.text import unstorable_path
 
 DESCRIPTION = """\
 Kassa: a self-hosted payments and billing server.
@@ -347,6 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k != "func"}
+    bad = unstorable_path(options, "")
+    if bad is not None:
+        # Bytes that are not UTF-8 reach argv as lone surrogates; NUL cannot be stored either.
+        print(
+            f"kassa: --{bad.replace('_', '-')} holds characters that cannot be stored "
+            "(NUL or bytes that are not UTF-8).",
+            file=sys.stderr,
+        )
+        return 2
     try:
         _setup_django()
     except ConfigError as exc:

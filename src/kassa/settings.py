@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "kassa.core.middleware.RequestSizeLimitMiddleware",
+    "kassa.core.api_input.InputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "kassa.core.middleware.AdminContentSecurityPolicyMiddleware",
@@ -85,6 +86,7 @@ MIDDLEWARE = [
 # (kassa.platform.wsgi_bridge): the same guards and security headers, none of the page machinery.
 KASSA_API_MIDDLEWARE = [
     "kassa.core.middleware.RequestSizeLimitMiddleware",
+    "kassa.core.api_input.InputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

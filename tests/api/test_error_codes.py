@@ -18,27 +18,6 @@ OUTSIDE_CLASSES = {
     "too_many_streams": "wallets/stream_asgi.py",
     "stream_unavailable": "wallets/stream_asgi.py",
 }
-# Documented codes that arrive with issue 21's strict input (kassa/api.py's table of schema
-# error codes, the body parser's errors in kassa/core/errors.py): tolerated while absent.
-ARRIVING_WITH_STRICT_INPUT = {
-    "invalid_characters",
-    "unsupported_media_type",
-    "invalid_json",
-    "json_object_required",
-    "parameter_missing",
-    "parameter_unknown",
-    "parameter_invalid_integer",
-    "parameter_invalid_string",
-    "parameter_invalid_boolean",
-    "parameter_invalid_array",
-    "parameter_invalid_object",
-    "parameter_invalid_date",
-    "date_out_of_range",
-    "parameter_too_short",
-    "parameter_too_long",
-    "parameter_out_of_range",
-    "parameter_invalid_choice",
-}
 
 
 def _string(node: ast.AST | None) -> str | None:
@@ -111,5 +90,4 @@ def test_every_documented_code_is_answered_somewhere() -> None:
     for code, module in OUTSIDE_CLASSES.items():
         assert f'"{code}"' in (SOURCE / module).read_text(), (code, module)
         answered.add(code)
-    arriving = ARRIVING_WITH_STRICT_INPUT - answered
-    assert sorted(documented_codes() - answered - arriving) == []
+    assert sorted(documented_codes() - answered) == []

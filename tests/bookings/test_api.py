@@ -63,8 +63,8 @@ def test_status_without_and_with_full_deposit(make_booking: MakeBooking) -> None
         ({"total_amount": -5}, 400, "invalid_amount", "total_amount"),
         ({"currency": "XXX"}, 400, "invalid_currency", "currency"),
         ({"customer": "cus_nope"}, 404, "resource_missing", "customer"),
-        ({"service_date": "2026-13-01"}, 422, "validation_error", "service_date"),
-        ({"reference": ""}, 422, "validation_error", "reference"),
+        ({"service_date": "2026-13-01"}, 422, "parameter_invalid_date", "service_date"),
+        ({"reference": ""}, 422, "parameter_too_short", "reference"),
     ],
 )
 def test_bad_input_changes_nothing(

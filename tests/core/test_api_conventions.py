@@ -104,8 +104,8 @@ def test_cursor_pagination(api: ApiClient) -> None:
     page = api.get("/v1/customers", limit=3, starting_after=page["data"][-1]["id"]).json()
     assert [c["id"] for c in page["data"]] == newest_first[6:] and not page["has_more"]
     assert len(api.get("/v1/customers").json()["data"]) == 7
-    assert_error(api.get("/v1/customers", limit=0), 422, "validation_error", "limit")
-    assert_error(api.get("/v1/customers", limit=101), 422, "validation_error", "limit")
+    assert_error(api.get("/v1/customers", limit=0), 422, "parameter_out_of_range", "limit")
+    assert_error(api.get("/v1/customers", limit=101), 422, "parameter_out_of_range", "limit")
     assert_error(
         api.get("/v1/customers", starting_after="pay_x"),
         400,

@@ -13,6 +13,7 @@ from kassa.core.money import (
     exponent,
     format_money,
     from_decimal,
+    max_amount,
     normalize_currency,
     percent_of,
     to_decimal_string,
@@ -84,11 +85,19 @@ def test_decimal_round_trip(minor: int, currency: str) -> None:
 
 
 def test_validate_amount() -> None:
-    assert validate_amount(1) == 1
-    for bad in (0, -1, True, 1.0, "5", 10**16):
+    assert validate_amount(1, "EUR") == 1
+    for bad in (0, -1, True, 1.0, "5", 10**16, 100_000_000):
         with pytest.raises(InvalidAmount):
-            validate_amount(bad)
-    assert validate_amount(0, allow_zero=True) == 0
+            validate_amount(bad, "EUR")
+    assert validate_amount(0, "EUR", allow_zero=True) == 0
+
+
+def test_each_currency_has_a_maximum_the_gateways_carry() -> None:
+    assert max_amount("EUR") == max_amount("usd") == max_amount("JPY") == 99_999_999
+    assert max_amount("UZS") == 999_999_999_999
+    assert validate_amount(999_999_999_999, "UZS") == 999_999_999_999
+    with pytest.raises(InvalidAmount, match=r"9,999,999,999\.99"):
+        validate_amount(10**12, "UZS")
 
 
 def test_rounding_rule_is_half_up_away_from_zero() -> None:

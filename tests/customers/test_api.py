@@ -44,8 +44,8 @@ def test_create_retrieve_and_update_customer(api: ApiClient) -> None:
         ({"email": "not-an-email"}, 400, "invalid_request", "email"),
         ({"phone": "12345"}, 400, "invalid_request", "phone"),
         ({"locale": "fr"}, 400, "invalid_request", "locale"),
-        ({"metadata": {"k": 5}}, 422, "validation_error", "metadata.k"),
-        ({"name": 12}, 422, "validation_error", "name"),
+        ({"metadata": {"k": 5}}, 422, "parameter_invalid_string", "metadata.k"),
+        ({"name": 12}, 422, "parameter_invalid_string", "name"),
     ],
 )
 def test_bad_input_is_a_clear_error_and_changes_nothing(

@@ -25,11 +25,6 @@ def test_a_known_event_type_filters(api: ApiClient) -> None:
     assert api.get("/v1/events", type="customer.updated").json()["data"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ISO 8601 hint comes with issue 21's validation handler in kassa/api.py "
-    "(_DATE_HINT in the lead's work); remove this mark once it is merged",
-)
 @pytest.mark.parametrize("param", ["created[gte]", "created[lte]"])
 def test_a_malformed_time_names_the_parameter_and_iso_8601(api: ApiClient, param: str) -> None:
     response = api.get("/v1/events", **{param: "yesterday"})

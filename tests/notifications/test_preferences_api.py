@@ -95,7 +95,11 @@ def test_bad_changes_are_refused_and_change_nothing(org: Organization, api: ApiC
             "unknown_notification_type",
             400,
         ),
-        ({"type": "test.receipt", "channel": "fax", "enabled": False}, "validation_error", 422),
+        (
+            {"type": "test.receipt", "channel": "fax", "enabled": False},
+            "parameter_invalid_choice",
+            422,
+        ),
     ]:
         good = {"type": "test.receipt", "channel": "sms", "enabled": True}
         response = api.put(path, {"preferences": [good, change]})

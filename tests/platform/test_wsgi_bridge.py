@@ -177,6 +177,7 @@ def test_body_headers_cookies_and_query_reach_django() -> None:
         (b"accept", b"application/json"),
         (b"cookie", b"a=1"),
         (b"cookie", b"b=2"),
+        (b"content-type", b"application/json"),
     ]
     with override_settings(ROOT_URLCONF=__name__):
         # A chunked body: no Content-Length header, several messages.

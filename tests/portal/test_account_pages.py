@@ -105,3 +105,20 @@ def test_the_service_worker() -> None:
 def test_the_preferences_page_in_german(portal_client: Client) -> None:
     page = portal_client.get("/portal/notifications?lang=de").content.decode()
     assert "Niedriges Guthaben" in page and "Benachrichtigungen auf diesem Gerät" in page
+
+
+def test_portal_push_refuses_nul(portal_client: Client, customer: Customer) -> None:
+    response = portal_client.post(
+        "/portal/push/subscribe",
+        json.dumps(
+            {"endpoint": "https://push.example/\u0000", "keys": {"p256dh": "a", "auth": "b"}}
+        ),
+        content_type="application/json",
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_characters"
+    gone = portal_client.post(
+        "/portal/push/unsubscribe",
+        json.dumps({"endpoint": "\u0000"}),
+        content_type="application/json",
+    )
+    assert gone.status_code == 422

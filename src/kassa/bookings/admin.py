@@ -33,6 +33,7 @@ from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
 from kassa.core.admin_export import CsvExportMixin
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.core.money import format_money
 from kassa.payments.models import Payment
 
@@ -417,7 +418,7 @@ class ReminderAdmin(CsvExportMixin, ReadOnlyAdmin):
     readonly_fields = [f.name for f in Reminder._meta.fields]
 
 
-class ReminderSettingsForm(forms.ModelForm):
+class ReminderSettingsForm(InputRulesFormMixin, forms.ModelForm):
     class Meta:
         model = ReminderSettings
         fields = ("organization", "enabled", "thresholds", "send_time")

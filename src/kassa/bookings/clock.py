@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from kassa.core.errors import DateOutOfRange
+
 
 def now() -> dt.datetime:
     return timezone.now()
@@ -21,7 +23,10 @@ def local_moment(day: dt.date, time: dt.time, tz_name: str) -> dt.datetime:
     """`time` on `day` in the zone, as an aware datetime in UTC. A wall time skipped by a DST
     change is read with the offset before the change (zoneinfo's fold=0), so it still exists."""
     local = dt.datetime.combine(day, time).replace(tzinfo=ZoneInfo(tz_name))
-    return local.astimezone(dt.UTC)
+    try:
+        return local.astimezone(dt.UTC)
+    except OverflowError:  # a date stored before the range rule (decision 036)
+        raise DateOutOfRange(f"{day.isoformat()} is outside the dates Kassa handles.") from None
 
 
 def start_of_day(day: dt.date, tz_name: str) -> dt.datetime:

@@ -106,7 +106,7 @@ def create_locked(
     """`create_link` for a caller that holds the booking's lock in its transaction."""
     due = _check_payable(booking)
     if amount is not None:
-        amount = validate_amount(amount)
+        amount = validate_amount(amount, booking.currency)
         if amount > due:
             raise AmountExceedsBalanceDue(
                 f"The installment ({amount}) is more than the balance due ({due}).",

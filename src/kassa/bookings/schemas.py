@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from ninja import Field, Schema
 
+from kassa.core.schemas import Date, DateTime, InputSchema, Time
+
 BookingStatusName = Literal["unpaid", "partially_paid", "paid", "cancelled"]
 
 
-class BookingIn(Schema):
+class BookingIn(InputSchema):
     customer: str = Field(description="cus_...: who pays.")
     reference: str = Field(
         min_length=1, max_length=100, description="Your reference; unique in the organization."
     )
-    service_date: dt.date = Field(description="YYYY-MM-DD: the balance is due before it.")
-    service_time: dt.time | None = Field(None, description="HH:MM, local time.")
+    service_date: Date = Field(description="YYYY-MM-DD: the balance is due before it.")
+    service_time: Time | None = Field(None, description="HH:MM, local time.")
     description: str | None = Field(None, max_length=500)
     total_amount: int = Field(description="In minor units.")
     currency: str = Field(min_length=3, max_length=3)
@@ -54,13 +55,13 @@ class BookingList(Schema):
     has_more: bool
 
 
-class CancelIn(Schema):
+class CancelIn(InputSchema):
     reason: str | None = Field(None, max_length=500)
 
 
-class PaymentLinkIn(Schema):
+class PaymentLinkIn(InputSchema):
     amount: int | None = Field(None, description="An installment; default: the balance due.")
-    expires_at: dt.datetime | None = Field(
+    expires_at: DateTime | None = Field(
         None, description="Default and latest: the start of the service date (organization time)."
     )
 
@@ -87,7 +88,7 @@ class PaymentLinkList(Schema):
     has_more: bool
 
 
-class InvalidateIn(Schema):
+class InvalidateIn(InputSchema):
     reason: str | None = Field(None, max_length=500)
 
 

@@ -18,7 +18,7 @@ from kassa.core.actors import Actor
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.models import Organization
 from kassa.core.money import normalize_currency, validate_amount
-from kassa.core.validation import validate_metadata
+from kassa.core.validation import validate_date, validate_metadata
 from kassa.customers.models import Customer
 from kassa.events.services import emit
 from kassa.payments.models import Payment
@@ -29,14 +29,14 @@ MAX_REFERENCE = 100
 def _parse_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         raise InvalidRequest("service_date is a date (YYYY-MM-DD).", param="service_date")
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidRequest(
-            "service_date must be a date in the form YYYY-MM-DD.", param="service_date"
-        ) from None
+    if not isinstance(value, dt.date):
+        try:
+            value = dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidRequest(
+                "service_date must be a date in the form YYYY-MM-DD.", param="service_date"
+            ) from None
+    return validate_date(value, "service_date")
 
 
 def _parse_time(value: Any) -> dt.time | None:
@@ -67,11 +67,11 @@ def create_booking(
     metadata: Any = None,
 ) -> Booking:
     currency = normalize_currency(currency)
-    total = validate_amount(total_amount, param="total_amount")
+    total = validate_amount(total_amount, currency, param="total_amount")
     deposit = (
         0
         if deposit_paid is None
-        else validate_amount(deposit_paid, param="deposit_paid", allow_zero=True)
+        else validate_amount(deposit_paid, currency, param="deposit_paid", allow_zero=True)
     )
     if deposit > total:
         raise DepositTooHigh(

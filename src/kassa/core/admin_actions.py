@@ -17,9 +17,10 @@ from django_stubs_ext import StrOrPromise
 
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(InputRulesFormMixin, forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
+from kassa.core.form_rules import apply_input_rules
 from kassa.core.models import Membership, Role
 
 WRITE_ROLES = frozenset({Role.OWNER, Role.ADMIN})
@@ -52,6 +53,10 @@ class OrgScopedAdmin(ModelAdmin):
     organization_path = "organization"
     write_roles: frozenset[str] = WRITE_ROLES
     list_per_page = 50
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        return apply_input_rules(field) if field is not None else None
 
     def organization_id_of(self, obj: Any) -> str | None:
         value: Any = obj

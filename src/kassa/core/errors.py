@@ -42,6 +42,40 @@ class ValidationFailed(InvalidRequest):
     code = "validation_error"
 
 
+class InvalidCharacters(ValidationFailed):
+    """Text holding NUL or a lone UTF-16 surrogate: neither can be stored (PostgreSQL refuses
+    NUL in text, and a lone surrogate has no UTF-8 form), so both are refused everywhere."""
+
+    code = "invalid_characters"
+    default_message = "Text may not contain NUL characters or lone surrogates."
+
+
+class DateOutOfRange(ValidationFailed):
+    code = "date_out_of_range"
+    default_message = "Dates lie between 1970-01-01 and 2100-12-31."
+
+
+class ParameterOutOfRange(ValidationFailed):
+    code = "parameter_out_of_range"
+    default_message = "A number is out of range."
+
+
+class UnsupportedMediaType(KassaError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "Send the request body as JSON with Content-Type: application/json."
+
+
+class InvalidJson(KassaError):
+    code = "invalid_json"
+    default_message = "The request body is not valid JSON."
+
+
+class JsonObjectRequired(KassaError):
+    code = "json_object_required"
+    default_message = "The request body must be a JSON object."
+
+
 class ResourceMissing(KassaError):
     status = 404
     code = "resource_missing"

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 
 from kassa.core import repository
+from kassa.core.api_input import error_response, json_object
 from kassa.core.auth import bearer_token
 from kassa.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidRequest, KassaError
 from kassa.core.models import IdempotencyRecord
@@ -30,14 +31,6 @@ from kassa.core.services import authenticate_api_key
 KEY_TTL = timedelta(hours=24)
 LEASE = timedelta(seconds=60)
 _NOT_STORED = {401, 422, 429}
-
-
-def error_response(error: KassaError) -> HttpResponse:
-    return HttpResponse(
-        json.dumps({"error": error.as_dict()}),
-        status=error.status,
-        content_type="application/json",
-    )
 
 
 class IdempotencyMiddleware(MiddlewareMixin):
@@ -59,7 +52,9 @@ class IdempotencyMiddleware(MiddlewareMixin):
         if api_key is None:
             return None  # the API answers 401 itself
         request.kassa_api_key = api_key  # type: ignore[attr-defined]
-        fingerprint = hashlib.sha256(request.path.encode() + b"\n" + request.body).hexdigest()
+        fingerprint = hashlib.sha256(
+            request.path.encode() + b"\n" + _canonical(request)
+        ).hexdigest()
         return self._claim(request, api_key.organization_id, key, fingerprint)
 
     def _claim(
@@ -96,7 +91,7 @@ class IdempotencyMiddleware(MiddlewareMixin):
                 content_type=record.response_content_type or "application/json",
             )
             response["Idempotent-Replayed"] = "true"
-            return response
+            return _marked_replayed(response)
         if record.locked_until > now:
             return error_response(IdempotencyKeyInUse(param="Idempotency-Key"))
         taken = IdempotencyRecord.objects.filter(
@@ -126,6 +121,33 @@ class IdempotencyMiddleware(MiddlewareMixin):
             record, ["status", "response_status", "response_body", "response_content_type"]
         )
         return response
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def _canonical(request: HttpRequest) -> bytes:
+    """The body as the same JSON whatever its key order and spacing, so that a client which
+    re-serialises a retry still matches its first request."""
+    try:
+        body = json_object(request)
+    except KassaError:
+        return request.body  # refused before this middleware runs; kept for safety
+    if body is None:
+        return b""
+    return _CANONICAL.encode(body).encode()
+
+
+def _marked_replayed(response: HttpResponse) -> HttpResponse:
+    """A resource that reports `replayed` (a wallet charge) says true in a replayed body too,
+    as the header does."""
+    if b'"replayed"' not in response.content or "json" not in response.get("Content-Type", ""):
+        return response
+    body = json.loads(response.content)
+    if isinstance(body, dict) and body.get("replayed") is False:
+        body["replayed"] = True
+        response.content = json.dumps(body).encode()
+    return response
 
 
 def prune_expired() -> int:

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
+from kassa.core.api_input import error_response
 from kassa.core.errors import RequestTooLarge
-from kassa.core.idempotency import error_response
 
 
 class RequestSizeLimitMiddleware(MiddlewareMixin):

@@ -36,9 +36,17 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     **dict.fromkeys(_EXPONENT_4.split(), 4),
 }
 
-# The largest amount Kassa accepts in one object: far below 2**63 so that sums of many
+# The largest amount the ledger stores in one entry: far below 2**63 so that sums of many
 # amounts in a balance cannot overflow a BIGINT.
 MAX_AMOUNT = 10**15
+
+# The largest amount of one payment, charge or refund, per currency (decision 036): what the
+# gateways carry. Stripe takes at most eight digits of minor units ("a value of 99999999 for a
+# USD charge of $999,999.99", API reference, `amount`). For UZS eight digits are 999,999.99
+# so'm, so UZS (Payme, Click, OCTO, which publish no maximum) takes twelve: 9,999,999,999.99
+# so'm, exact as Click's and OCTO's decimal sums and as a JSON number (below 2**53).
+DEFAULT_MAX_AMOUNT = 99_999_999
+MAX_AMOUNTS: dict[str, int] = {"UZS": 999_999_999_999}
 
 
 class InvalidCurrency(InvalidRequest):
@@ -63,14 +71,25 @@ def exponent(currency: str) -> int:
     return CURRENCY_EXPONENTS[normalize_currency(currency)]
 
 
-def validate_amount(amount: object, *, param: str = "amount", allow_zero: bool = False) -> int:
-    """Check that `amount` is a positive integer count of minor units within bounds."""
+def max_amount(currency: str) -> int:
+    return MAX_AMOUNTS.get(normalize_currency(currency), DEFAULT_MAX_AMOUNT)
+
+
+def validate_amount(
+    amount: object, currency: str, *, param: str = "amount", allow_zero: bool = False
+) -> int:
+    """Check that `amount` is a positive integer count of minor units, at most the currency's
+    maximum (`max_amount`)."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount("Amounts are integers in minor units (cents, tiyin).", param=param)
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidAmount("The amount must be greater than zero.", param=param)
-    if amount > MAX_AMOUNT:
-        raise InvalidAmount(f"The amount must not exceed {MAX_AMOUNT}.", param=param)
+    highest = max_amount(currency)
+    if amount > highest:
+        raise InvalidAmount(
+            f"The amount must not exceed {highest} ({format_money(highest, currency)}).",
+            param=param,
+        )
     return amount
 
 

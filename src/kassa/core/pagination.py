@@ -16,15 +16,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
-from ninja import Field, Schema
+from ninja import Field
 
 from kassa.core.errors import InvalidStartingAfter, ResourceMissing
 from kassa.core.ids import is_valid_id
+from kassa.core.schemas import QuerySchema
 
 M = TypeVar("M", bound=Model)
 
 
-class ListParams(Schema):
+class ListParams(QuerySchema):
     limit: int = Field(20, ge=1, le=100, description="How many objects to return, 1 to 100.")
     starting_after: str | None = Field(
         None,

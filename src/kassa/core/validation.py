@@ -3,6 +3,7 @@ naming the parameter at fault."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import zoneinfo
 from typing import Any
@@ -10,14 +11,36 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from kassa.core.errors import InvalidRequest
+from kassa.core.errors import DateOutOfRange, InvalidCharacters, InvalidRequest
 from kassa.core.models import LOCALES
+from kassa.core.text import unstorable_path
 
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 SUPPORTED_LOCALES = {code for code, _ in LOCALES}
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX = 40
 METADATA_VALUE_MAX = 500
+# Every date Kassa accepts (decision 036): wide enough for any booking or filter, narrow enough
+# that date arithmetic in any time zone cannot overflow.
+DATE_MIN = dt.date(1970, 1, 1)
+DATE_MAX = dt.date(2100, 12, 31)
+
+
+def refuse_unstorable(value: Any, param: str) -> None:
+    """Raise 422 `invalid_characters` naming the field when any text in `value` holds NUL or
+    a lone surrogate (the API's schemas, the admin, the portal and the CLI all apply it)."""
+    found = unstorable_path(value, param)
+    if found is not None:
+        raise InvalidCharacters(
+            f"{found}: text may not contain NUL characters or lone surrogates "
+            "(U+0000, U+D800 to U+DFFF).",
+            param=found,
+        )
+
+
+def validate_text(value: str, param: str) -> str:
+    refuse_unstorable(value, param)
+    return value
 
 
 def validate_email(value: str, param: str = "email") -> str:
@@ -81,3 +104,13 @@ def validate_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
                 param=f"{param}[{key}]",
             )
     return dict(value)
+
+
+def validate_date(value: dt.date, param: str) -> dt.date:
+    day = value.date() if isinstance(value, dt.datetime) else value
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise DateOutOfRange(
+            f"{param}: dates lie between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}.",
+            param=param,
+        )
+    return value

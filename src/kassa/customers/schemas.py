@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ninja import Field, Schema
 
+from kassa.core.schemas import InputSchema
 
-class CustomerIn(Schema):
+
+class CustomerIn(InputSchema):
     email: str | None = Field(None, max_length=254)
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, description="E.164, e.g. +998901234567")

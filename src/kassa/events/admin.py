@@ -18,6 +18,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from kassa.core.actors import Actor
 from kassa.core.admin_base import WRITE_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.events import webhooks
 from kassa.events.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -51,7 +52,7 @@ def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, label: Any, done
         )
 
 
-class SinceForm(forms.Form):
+class SinceForm(InputRulesFormMixin, forms.Form):
     since = forms.DateTimeField(
         label=_("Failed since"),
         help_text=_("Events created at or after this time whose delivery failed are sent again."),

@@ -4,12 +4,12 @@ register their types in AppConfig.ready(), before the API module is imported."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ninja import Field, Schema
 from pydantic import JsonValue
 
+from kassa.core.schemas import DateTime, InputSchema, QuerySchema
 from kassa.events.catalogue import EVENT_TYPES
 
 
@@ -40,12 +40,12 @@ class EventList(Schema):
     has_more: bool
 
 
-class EventFilters(Schema):
+class EventFilters(QuerySchema):
     type: str | None = Field(None, description="Only events of this type.")
-    created_gte: datetime | None = Field(
+    created_gte: DateTime | None = Field(
         None, alias="created[gte]", description="Created at or after (ISO 8601)."
     )
-    created_lte: datetime | None = Field(
+    created_lte: DateTime | None = Field(
         None, alias="created[lte]", description="Created at or before (ISO 8601)."
     )
 
@@ -53,13 +53,13 @@ class EventFilters(Schema):
 ENABLED_EVENTS_HELP = '["*"] for every event type, or a list of types from the catalogue.'
 
 
-class WebhookEndpointIn(Schema):
+class WebhookEndpointIn(InputSchema):
     url: str = Field(max_length=2048, description="https:// (http:// allowed in test mode).")
     enabled_events: list[str] = Field(description=ENABLED_EVENTS_HELP)
     description: str | None = Field(None, max_length=500)
 
 
-class WebhookEndpointUpdate(Schema):
+class WebhookEndpointUpdate(InputSchema):
     url: str | None = Field(None, max_length=2048)
     enabled_events: list[str] | None = Field(None, description=ENABLED_EVENTS_HELP)
     description: str | None = Field(None, max_length=500)
@@ -125,9 +125,9 @@ class WebhookDeliveryList(Schema):
     has_more: bool
 
 
-class RedeliverIn(Schema):
+class RedeliverIn(InputSchema):
     event: str | None = Field(None, description="evt_...: redeliver this one event.")
-    failed_since: datetime | None = Field(
+    failed_since: DateTime | None = Field(
         None, description="Redeliver every event created since then whose delivery failed."
     )
 

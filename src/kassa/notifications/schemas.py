@@ -6,6 +6,8 @@ from typing import Literal
 
 from ninja import Field, Schema
 
+from kassa.core.schemas import InputSchema
+
 ChannelName = Literal["email", "sms", "push", "webhook"]
 
 
@@ -29,7 +31,7 @@ class PreferencesOut(Schema):
     data: list[TypePreferences]
 
 
-class PreferenceChange(Schema):
+class PreferenceChange(InputSchema):
     type: str = Field(description='A notification type, or "*" for every type.', max_length=100)
     channel: ChannelName
     enabled: bool | None = Field(
@@ -37,11 +39,11 @@ class PreferenceChange(Schema):
     )
 
 
-class PreferencesIn(Schema):
+class PreferencesIn(InputSchema):
     preferences: list[PreferenceChange] = Field(max_length=200)
 
 
-class CustomerWebhookIn(Schema):
+class CustomerWebhookIn(InputSchema):
     url: str = Field(max_length=1000)
 
 

@@ -15,6 +15,7 @@ from kassa.core.admin_actions import reason_action
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.core.money import format_money
 from kassa.events.models import Event
 from kassa.ledger.models import LedgerEntry
@@ -312,7 +313,7 @@ class GatewayEventAdmin(ReadOnlyAdmin):
         return has_role(request, MONEY_ROLES, None)
 
 
-class GatewayAccountForm(forms.ModelForm):
+class GatewayAccountForm(InputRulesFormMixin, forms.ModelForm):
     """Credentials are entered per provider; secrets are write-only."""
 
     provider = forms.ChoiceField(choices=())

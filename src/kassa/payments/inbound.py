@@ -76,7 +76,9 @@ def receive(account: GatewayAccount, request: InboundRequest) -> list[Received]:
     it is stored, applied and marked in one commit; should applying fail, it is stored pending
     with its retry queued, as any other. The rest are applied by the event task."""
     headers = {k: v for k, v in request.headers.items() if k in _KEPT_HEADERS}
-    payload = request.body.decode("utf-8", errors="replace")
+    # Kept for reading in the admin; text that PostgreSQL cannot store (NUL, which arrives
+    # only from a forger) reads as U+FFFD, as undecodable bytes do.
+    payload = request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     gateway = gateway_for(account)
     try:
         events = gateway.parse_inbound(request)

@@ -91,7 +91,7 @@ def create_refund(
             raise RefundAmountTooHigh(
                 "This payment is already fully refunded (or refunds are pending).", param="amount"
             )
-        amount = remaining if amount is None else validate_amount(amount)
+        amount = remaining if amount is None else validate_amount(amount, payment.currency)
         if amount > remaining:
             raise RefundAmountTooHigh(
                 f"The refund of {amount} exceeds what can still be refunded ({remaining}).",

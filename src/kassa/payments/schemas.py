@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from kassa.core.schemas import InputSchema
 
-class PaymentIn(Schema):
+
+class PaymentIn(InputSchema):
     amount: int = Field(description="In minor units (tiyin, cents).")
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. UZS.")
     customer: str | None = None
@@ -56,7 +58,7 @@ class PaymentList(Schema):
     has_more: bool
 
 
-class RefundIn(Schema):
+class RefundIn(InputSchema):
     payment: str
     amount: int | None = Field(None, description="Default: what is left to refund.")
     reason: str | None = Field(None, max_length=500)
@@ -83,7 +85,7 @@ class RefundList(Schema):
     has_more: bool
 
 
-class GatewayAccountIn(Schema):
+class GatewayAccountIn(InputSchema):
     provider: Literal["sandbox", "stripe", "payme", "click", "octo"]
     test_mode: bool = True
     credentials: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +95,7 @@ class GatewayAccountIn(Schema):
     default: bool = False
 
 
-class GatewayAccountUpdate(Schema):
+class GatewayAccountUpdate(InputSchema):
     credentials: dict[str, Any] | None = None
     options: dict[str, Any] | None = None
     name: str | None = Field(None, max_length=100)
@@ -144,5 +146,5 @@ class PaymentMethodList(Schema):
     has_more: bool
 
 
-class CompleteIn(Schema):
+class CompleteIn(InputSchema):
     outcome: Literal["succeeded", "failed", "requires_action"]

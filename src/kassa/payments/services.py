@@ -147,7 +147,7 @@ def create_payment(
 ) -> Payment:
     """Create a pending payment; with `payment_method_id`, charge it off-session at once."""
     currency = normalize_currency(currency)
-    amount = validate_amount(amount)
+    amount = validate_amount(amount, currency)
     metadata = validate_metadata(metadata)
     if return_url_:
         _validate_url(return_url_, "return_url")

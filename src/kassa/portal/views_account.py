@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from kassa.core.actors import Actor
 from kassa.core.errors import KassaError
 from kassa.core.models import ActorType
+from kassa.core.validation import refuse_unstorable
 from kassa.notifications import webpush
 from kassa.notifications.models import NotificationPreference, PushSubscription
 from kassa.notifications.registry import registered_types
@@ -130,22 +131,26 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
+    """The browser's JSON; raises InvalidCharacters for text that cannot be stored."""
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return {}
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):
+        return {}
+    refuse_unstorable(body, "")
+    return body
 
 
 @require_POST
 @portal_login_required
 def push_subscribe(request: HttpRequest) -> HttpResponse:
     user = portal_user(request)
-    body = _json_body(request)
-    keys = body.get("keys")
-    if not isinstance(keys, dict):
-        keys = {}
     try:
+        body = _json_body(request)
+        keys = body.get("keys")
+        if not isinstance(keys, dict):
+            keys = {}
         subscribe_push(
             user.customer,
             str(body.get("endpoint", "")),
@@ -161,7 +166,10 @@ def push_subscribe(request: HttpRequest) -> HttpResponse:
 @portal_login_required
 def push_unsubscribe(request: HttpRequest) -> HttpResponse:
     user = portal_user(request)
-    unsubscribe_push(user.customer, str(_json_body(request).get("endpoint", "")))
+    try:
+        unsubscribe_push(user.customer, str(_json_body(request).get("endpoint", "")))
+    except KassaError as exc:
+        return JsonResponse({"error": exc.as_dict()}, status=exc.status)
     return JsonResponse({"subscribed": False})
 
 

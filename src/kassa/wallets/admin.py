@@ -18,6 +18,7 @@ from kassa.core.actors import Actor
 from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
+from kassa.core.form_rules import InputRulesFormMixin
 from kassa.core.money import format_money
 from kassa.wallets import rules, services
 from kassa.wallets.models import (
@@ -162,7 +163,7 @@ class LowBalanceAlertAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in LowBalanceAlert._meta.fields]
 
 
-class AdjustmentForm(forms.ModelForm):
+class AdjustmentForm(InputRulesFormMixin, forms.ModelForm):
     class Meta:
         model = Adjustment
         fields = ("wallet", "amount", "reason")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
@@ -16,6 +15,7 @@ from kassa.core.errors import ResourceMissing
 from kassa.core.money import normalize_currency
 from kassa.core.pagination import ListParams, paginate
 from kassa.core.responses import for_get, for_post, for_put
+from kassa.core.schemas import DateTime
 from kassa.wallets import auto_topup, history, rules, services, topups
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet
 from kassa.wallets.representations import attempt_dict, settings_dict, topup_dict, wallet_dict
@@ -235,8 +235,8 @@ def list_attempts(
 
 class HistoryFilters(ListParams):
     type: str | None = None
-    created_gte: datetime | None = None
-    created_lte: datetime | None = None
+    created_gte: DateTime | None = None
+    created_lte: DateTime | None = None
     amount_gte: int | None = None
     amount_lte: int | None = None
     q: str | None = None

@@ -59,7 +59,7 @@ def configure(
                 raise InvalidRequest("threshold is an integer amount.", param="threshold")
             locked.auto_topup_threshold = threshold
         if amount is not None:
-            locked.auto_topup_amount = validate_amount(amount)
+            locked.auto_topup_amount = validate_amount(amount, locked.currency)
         if payment_method_id is not None:
             method = (
                 PaymentMethod.objects.filter(

@@ -6,10 +6,11 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from kassa.core.schemas import InputSchema
 from kassa.payments.schemas import PaymentOut
 
 
-class WalletIn(Schema):
+class WalletIn(InputSchema):
     customer: str = Field(description="cus_...")
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. EUR.")
     low_balance_thresholds: list[int] | None = Field(
@@ -18,7 +19,7 @@ class WalletIn(Schema):
     metadata: dict[str, str] | None = None
 
 
-class WalletUpdate(Schema):
+class WalletUpdate(InputSchema):
     low_balance_thresholds: list[int] | None = None
     metadata: dict[str, str] | None = None
 
@@ -52,12 +53,12 @@ class WalletList(Schema):
     has_more: bool
 
 
-class BonusTier(Schema):
+class BonusTier(InputSchema):
     min_amount: int = Field(description="The smallest top-up (minor units) the tier applies to.")
     basis_points: int = Field(description="Bonus in hundredths of a percent: 500 = 5 %.")
 
 
-class WalletSettingsIn(Schema):
+class WalletSettingsIn(InputSchema):
     credit_limit: int | None = Field(None, description="How far below zero a wallet may go.")
     min_topup: int | None = None
     max_topup: int | None = None
@@ -77,7 +78,7 @@ class WalletSettingsOut(Schema):
     auto_topup_daily_limit: int
 
 
-class TopUpIn(Schema):
+class TopUpIn(InputSchema):
     amount: int = Field(description="Minor units, within the organization's bounds.")
     gateway_account: str | None = None
     return_url: str | None = Field(None, max_length=1000)
@@ -104,7 +105,7 @@ class TopUpList(Schema):
     has_more: bool
 
 
-class ChargeIn(Schema):
+class ChargeIn(InputSchema):
     amount: int = Field(description="Minor units, > 0.")
     description: str | None = Field(None, max_length=500)
     metadata: dict[str, str] | None = None
@@ -124,7 +125,7 @@ class ChargeOut(Schema):
     created: str | None
 
 
-class BatchChargeIn(Schema):
+class BatchChargeIn(InputSchema):
     wallet: str
     amount: int
     idempotency_key: str = Field(min_length=1, max_length=200)
@@ -132,7 +133,7 @@ class BatchChargeIn(Schema):
     metadata: dict[str, str] | None = None
 
 
-class BatchIn(Schema):
+class BatchIn(InputSchema):
     charges: list[BatchChargeIn] = Field(min_length=1, max_length=1000)
 
 
@@ -142,7 +143,7 @@ class ChargeList(Schema):
     has_more: bool
 
 
-class AutoTopUpIn(Schema):
+class AutoTopUpIn(InputSchema):
     enabled: bool
     threshold: int | None = Field(None, description="Top up when the balance falls below this.")
     amount: int | None = Field(None, description="How much each automatic top-up adds.")

@@ -227,7 +227,7 @@ def charge(
 
     With an idempotency key the charge happens once per wallet and key, however often and
     however concurrently it is sent; a repeat answers with the first charge (`replayed`)."""
-    amount = validate_amount(amount)
+    amount = validate_amount(amount, wallet.currency)
     metadata = validate_metadata(metadata)
     _check_key(idempotency_key, "Idempotency-Key")
     description = str(description or "")[:500]
@@ -302,7 +302,7 @@ def charge_batch(
             raise ResourceMissing(
                 f"No such wallet: {item.wallet_id!r}.", param=f"charges[{index}].wallet"
             )
-        amount = validate_amount(item.amount, param=f"charges[{index}].amount")
+        amount = validate_amount(item.amount, wallet.currency, param=f"charges[{index}].amount")
         if not item.idempotency_key:
             raise InvalidRequest(
                 "Every charge in a batch needs an idempotency_key.",
@@ -482,7 +482,7 @@ def adjust(wallet: Wallet, *, amount: int, reason: str, actor: Actor) -> Adjustm
         raise InvalidRequest("A reason is required.", param="reason")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
         raise InvalidRequest("The amount is a non-zero integer.", param="amount")
-    validate_amount(abs(amount))
+    validate_amount(abs(amount), wallet.currency)
     house = house_account(wallet.organization_id, "wallet_adjustment", wallet.currency)
     adjustment = Adjustment(
         organization_id=wallet.organization_id,

@@ -20,7 +20,7 @@ from kassa.wallets.rules import bonus_for, check_topup_amount, settings_for
 
 def new_topup(wallet: Wallet, amount: Any, source: str) -> TopUp:
     """Build (not save) a top-up with its bonus, checking the organization's bounds."""
-    amount = validate_amount(amount)
+    amount = validate_amount(amount, wallet.currency)
     rules = settings_for(wallet.organization_id, wallet.currency)
     check_topup_amount(rules, amount)
     return TopUp(

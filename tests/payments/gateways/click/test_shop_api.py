@@ -780,3 +780,20 @@ def test_the_admin_shows_the_urls_to_paste_and_the_field_help(
     assert intruder.login(username="x@y.test", password="pw-123456-x")
     hidden = intruder.get(f"/admin/payments/clicktransaction/?q={paydoc}").content.decode()
     assert pay.id not in hidden
+
+
+@pytest.mark.parametrize(
+    "field", ["merchant_trans_id", "error_note", "click_trans_id", "sign_time", "amount"]
+)
+def test_text_that_cannot_be_stored_is_a_click_error(
+    click: ClickClient, new_payment: Callable[..., dict[str, Any]], field: str
+) -> None:
+    """A signed request whose field holds NUL (a forger who has the secret, or a broken
+    gateway) is answered in Click's protocol, not with an HTTP 500, and changes nothing."""
+    pay = new_payment()["id"]
+    fields = click.fields(0, pay, SOM, click_trans_id=click.new_trans_id())
+    fields[field] = fields[field] + "\x00"
+    fields["sign_string"] = md5_sign(fields, SECRET)
+    assert click.post("prepare", fields)["error"] < 0
+    assert status(pay) == "pending"
+    assert not ClickTransaction.objects.exists()

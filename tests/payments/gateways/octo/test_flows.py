@@ -1009,3 +1009,21 @@ def test_json_answers_are_json(notifier: OctoNotifier) -> None:
     response = Client().post(notifier.path, b"{}", content_type="application/json")
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"shop_transaction_id": "pay_\\u0000", "status": "succeeded", "octo_payment_UUID": "x"}',
+        b'{"shop_transaction_id": "x", "status": "succeeded\\u0000", "octo_payment_UUID": "\\ud800"}',
+        b'{"shop_transaction_id": "x", "status": "succeeded"}\x00',
+        b'{"data": {"\\u0000": 1}}',
+    ],
+)
+def test_a_forged_notification_with_nul_changes_nothing(
+    notifier: OctoNotifier, octo: GatewayAccount, body: bytes
+) -> None:
+    status, _answer = notifier.post_raw(body)
+    assert status < 500
+    for event in GatewayEvent.objects.filter(gateway_account=octo):
+        assert "\x00" not in event.payload

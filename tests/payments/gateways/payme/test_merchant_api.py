@@ -950,3 +950,26 @@ def test_the_admin_shows_the_url_the_help_and_the_transactions(
     assert intruder.login(username="x@y.test", password="pw-123456-x")
     hidden = intruder.get(f"/admin/payments/paymetransaction/?q={payme_id}").content.decode()
     assert pay.id not in hidden
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("CheckPerformTransaction", {"amount": AMOUNT, "account": {"order_id": "pay_\u0000"}}),
+        ("CheckPerformTransaction", {"amount": AMOUNT, "account": {"order_id\u0000": "x"}}),
+        (
+            "CreateTransaction",
+            {"id": "\u0000" * 24, "time": 1, "amount": AMOUNT, "account": {"order_id": "x"}},
+        ),
+        ("PerformTransaction", {"id": "a\u0000b"}),
+        ("CancelTransaction", {"id": "\ud800", "reason": 1}),
+        ("CheckTransaction", {"id": "\u0000"}),
+    ],
+)
+def test_text_that_cannot_be_stored_is_a_json_rpc_error(
+    payme: PaymeClient, method: str, params: dict[str, Any]
+) -> None:
+    """Even from an authenticated caller: an error in Payme's protocol, not an HTTP 500."""
+    reply = payme.call(method, params)
+    assert "error" in reply, reply
+    assert PaymeTransaction.objects.count() == 0

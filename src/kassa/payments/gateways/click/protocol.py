@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from kassa.core.money import InvalidAmount, from_decimal
+from kassa.core.text import unstorable_path
 
 PREPARE = 0
 COMPLETE = 1
@@ -151,7 +152,7 @@ def parse(fields: Mapping[str, str], *, secret_key: str, service_id: str) -> Cli
     """Validate a request in the order that gives Click's documented codes; raise ProtocolError.
 
     1. -8 a field is missing; 2. -3 action is not 0 or 1; 3. -1 the signature is wrong;
-    4. -8 a field is malformed or service_id is not this account's. The amount itself is
+    4. -8 a field is malformed, holds NUL, or service_id is not this account's. The amount itself is
     judged later against the payment (-2)."""
     action_raw = fields.get("action")
     if action_raw is None or action_raw == "":
@@ -176,6 +177,9 @@ def parse(fields: Mapping[str, str], *, secret_key: str, service_id: str) -> Cli
         raise ProtocolError(ClickError.BAD_REQUEST, "error is not an integer")
     if fields["service_id"] != service_id:
         raise ProtocolError(ClickError.BAD_REQUEST, "service_id is not this account's")
+    unstorable = unstorable_path(dict(fields), "")
+    if unstorable is not None:  # PostgreSQL cannot store NUL (decision 036)
+        raise ProtocolError(ClickError.BAD_REQUEST, f"{unstorable} holds NUL")
     return ClickRequest(
         action=action,
         click_trans_id=click_trans_id,
