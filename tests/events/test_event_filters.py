@@ -47,3 +47,24 @@ def test_a_delivery_status_outside_its_values_is_refused(api: ApiClient) -> None
     assert api.get(path, status="failed").status_code == 200
     response = api.get(path, status="nope")
     assert response.status_code == 422 and response.json()["error"]["param"] == "status"
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/v1/events", "created[lte]"),
+        ("/v1/events", "created[gte]"),
+        ("/v1/payments", "created_gte"),
+    ],
+)
+def test_a_time_with_any_offset_filters_in_utc(api: ApiClient, path: str, param: str) -> None:
+    # ISO 8601 allows offsets PostgreSQL does not (past ±15:59): this was a 500 there.
+    for value in ("2026-05-27T04:14:20-20:20", "2026-05-27T04:14:20+23:59"):
+        assert api.get(path, **{param: value}).status_code == 200
+
+
+def test_payment_times_follow_the_input_rules(api: ApiClient) -> None:
+    error = api.get("/v1/payments", created_gte="1573-09-29T03:56:38-23:55").json()["error"]
+    assert (error["code"], error["param"]) == ("date_out_of_range", "created_gte")
+    error = api.get("/v1/payments", created_lte="yesterday").json()["error"]
+    assert "ISO 8601" in error["message"] and error["param"] == "created_lte"

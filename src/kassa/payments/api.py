@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -13,6 +12,7 @@ from kassa.core.auth import api_key_of, organization_of, require_test_mode
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
 from kassa.core.responses import for_get, for_post
+from kassa.core.schemas import DateTime
 from kassa.payments import accounts, inbound, refunds, repository, services
 from kassa.payments.gateways.octo import services as octo_services
 from kassa.payments.gateways.sandbox import provider as sandbox_provider
@@ -91,8 +91,8 @@ def list_payments(
     params: Query[ListParams],
     status: PaymentStatus | None = None,
     customer: str | None = None,
-    created_gte: datetime | None = None,
-    created_lte: datetime | None = None,
+    created_gte: DateTime | None = None,
+    created_lte: DateTime | None = None,
 ) -> dict[str, Any]:
     scope = Payment.objects.filter(organization=organization_of(request))
     queryset = scope
