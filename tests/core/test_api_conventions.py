@@ -107,7 +107,10 @@ def test_cursor_pagination(api: ApiClient) -> None:
     assert_error(api.get("/v1/customers", limit=0), 422, "parameter_out_of_range", "limit")
     assert_error(api.get("/v1/customers", limit=101), 422, "parameter_out_of_range", "limit")
     assert_error(
-        api.get("/v1/customers", starting_after="pay_x"), 400, "invalid_request", "starting_after"
+        api.get("/v1/customers", starting_after="pay_x"),
+        400,
+        "invalid_starting_after",
+        "starting_after",
     )
 
 

@@ -28,16 +28,12 @@ from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import ErrorOut
+from kassa.core.responses import for_get, for_post
 
 router = Router(tags=["bookings"])
-ERRORS: dict[int, type[ErrorOut]] = {
-    400: ErrorOut,
-    401: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    410: ErrorOut,
-}
+# Beyond the common statuses: a missing object (404), a state that refuses the change (409:
+# a reference taken, a booking paid or cancelled) and a link that can no longer be used (410).
+WRITE_ERRORS = (404, 409, 410)
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -71,7 +67,7 @@ def _fresh(booking_id: str) -> dict[str, Any]:
     return booking_dict(Booking.objects.with_amounts().get(pk=booking_id))
 
 
-@router.post("/bookings", response={200: BookingOut, **ERRORS}, summary="Create a booking")
+@router.post("/bookings", response=for_post(BookingOut, *WRITE_ERRORS), summary="Create a booking")
 def create_booking(request: HttpRequest, body: BookingIn) -> dict[str, Any]:
     booking = services.create_booking(
         organization_of(request),
@@ -89,12 +85,12 @@ def create_booking(request: HttpRequest, body: BookingIn) -> dict[str, Any]:
     return _fresh(booking.id)
 
 
-@router.get("/bookings/{booking_id}", response={200: BookingOut, **ERRORS})
+@router.get("/bookings/{booking_id}", response=for_get(BookingOut, 404))
 def retrieve_booking(request: HttpRequest, booking_id: str) -> dict[str, Any]:
     return booking_dict(_booking(request, booking_id))
 
 
-@router.get("/bookings", response={200: BookingList, **ERRORS})
+@router.get("/bookings", response=for_get(BookingList, 404))
 def list_bookings(
     request: HttpRequest,
     params: Query[ListParams],
@@ -107,6 +103,7 @@ def list_bookings(
     included, organization time). `overdue=true`: a balance is due and the service date has
     come."""
     organization = organization_of(request)
+    scope = Booking.objects.filter(organization=organization)
     queryset = Booking.objects.with_amounts().filter(organization=organization)
     if status:
         queryset = queryset.filter(Q(derived_status=status))
@@ -129,10 +126,10 @@ def list_bookings(
             & Q(service_date__lte=today)
         )
         queryset = queryset.filter(late) if overdue else queryset.exclude(late)
-    return paginate(queryset, params, "bk", booking_dict)
+    return paginate(queryset, params, "bk", booking_dict, scope=scope)
 
 
-@router.post("/bookings/{booking_id}/cancel", response={200: BookingOut, **ERRORS})
+@router.post("/bookings/{booking_id}/cancel", response=for_post(BookingOut, *WRITE_ERRORS))
 def cancel_booking(
     request: HttpRequest, booking_id: str, body: CancelIn | None = None
 ) -> dict[str, Any]:
@@ -146,7 +143,7 @@ def cancel_booking(
 
 @router.post(
     "/bookings/{booking_id}/payment_links",
-    response={200: PaymentLinkOut, **ERRORS},
+    response=for_post(PaymentLinkOut, *WRITE_ERRORS),
     summary="Make a single-use payment link (invalidates the booking's active one)",
 )
 def create_payment_link(
@@ -161,7 +158,7 @@ def create_payment_link(
     return link_dict(link, Booking.objects.with_amounts().get(pk=link.booking_id))
 
 
-@router.get("/bookings/{booking_id}/payment_links", response={200: PaymentLinkList, **ERRORS})
+@router.get("/bookings/{booking_id}/payment_links", response=for_get(PaymentLinkList, 404))
 def list_payment_links(
     request: HttpRequest, booking_id: str, params: Query[ListParams]
 ) -> dict[str, Any]:
@@ -170,12 +167,14 @@ def list_payment_links(
     return paginate(queryset, params, "plink", lambda link: link_dict(link, booking))
 
 
-@router.get("/payment_links/{link_id}", response={200: PaymentLinkOut, **ERRORS})
+@router.get("/payment_links/{link_id}", response=for_get(PaymentLinkOut, 404))
 def retrieve_payment_link(request: HttpRequest, link_id: str) -> dict[str, Any]:
     return link_dict(_link(request, link_id))
 
 
-@router.post("/payment_links/{link_id}/invalidate", response={200: PaymentLinkOut, **ERRORS})
+@router.post(
+    "/payment_links/{link_id}/invalidate", response=for_post(PaymentLinkOut, *WRITE_ERRORS)
+)
 def invalidate_payment_link(
     request: HttpRequest, link_id: str, body: InvalidateIn | None = None
 ) -> dict[str, Any]:
@@ -187,7 +186,7 @@ def invalidate_payment_link(
 
 @router.post(
     "/bookings/{booking_id}/reminders",
-    response={200: ReminderOut, **ERRORS},
+    response=for_post(ReminderOut, *WRITE_ERRORS),
     summary="Send a balance reminder now (with a valid link)",
 )
 def send_reminder(request: HttpRequest, booking_id: str) -> dict[str, Any]:

@@ -156,13 +156,6 @@ class RequestTooLarge(KassaError):
     default_message = "The request body is too large."
 
 
-class RateLimited(KassaError):
-    status = 429
-    type = "rate_limit_error"
-    code = "rate_limited"
-    default_message = "Too many requests; slow down."
-
-
 class StateConflict(KassaError):
     """The object is in a state that does not allow the requested change."""
 
@@ -176,3 +169,10 @@ class ApiError(KassaError):
     type = "api_error"
     code = "internal_error"
     default_message = "An internal error occurred; the request changed nothing."
+
+
+class InvalidStartingAfter(InvalidRequest):
+    """A list's `starting_after` that is not an id of the objects listed (another prefix)."""
+
+    code = "invalid_starting_after"
+    default_message = "starting_after must be the id of an object in this list."

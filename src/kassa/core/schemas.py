@@ -58,7 +58,9 @@ def _date_in_range(value: date) -> date:
 
 def _aware(value: datetime) -> datetime:
     _date_in_range(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # In UTC: PostgreSQL refuses offsets past ±15:59 (`-20:20` parses as ISO 8601, and was a
+    # 500), and within 1970-2100 the conversion cannot leave the datetime range.
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 # Bodies are validated strictly, but JSON has no date type: these take ISO 8601 text.

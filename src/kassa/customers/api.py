@@ -10,7 +10,7 @@ from ninja import Query, Router
 from kassa.core.auth import organization_of
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import ErrorOut
+from kassa.core.responses import for_get, for_post
 from kassa.customers import services
 from kassa.customers.models import Customer
 from kassa.customers.representations import customer_dict
@@ -20,7 +20,6 @@ from kassa.customers.schemas import CustomerIn, CustomerList, CustomerOut
 # are part of the published contract (generated clients name their methods after them) and keep
 # the names they had when this router lived in kassa.core.
 router = Router(tags=["customers"])
-ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut}
 
 
 def get_customer(request: HttpRequest, customer_id: str) -> Customer:
@@ -34,7 +33,7 @@ def get_customer(request: HttpRequest, customer_id: str) -> Customer:
 
 @router.post(
     "/customers",
-    response={200: CustomerOut, **ERRORS},
+    response=for_post(CustomerOut),
     summary="Create a customer",
     operation_id="kassa_core_api_create_customer",
 )
@@ -47,7 +46,7 @@ def create_customer(request: HttpRequest, body: CustomerIn) -> dict[str, Any]:
 
 @router.get(
     "/customers/{customer_id}",
-    response={200: CustomerOut, **ERRORS},
+    response=for_get(CustomerOut, 404),
     operation_id="kassa_core_api_retrieve_customer",
 )
 def retrieve_customer(request: HttpRequest, customer_id: str) -> dict[str, Any]:
@@ -56,7 +55,7 @@ def retrieve_customer(request: HttpRequest, customer_id: str) -> dict[str, Any]:
 
 @router.post(
     "/customers/{customer_id}",
-    response={200: CustomerOut, **ERRORS},
+    response=for_post(CustomerOut, 404),
     operation_id="kassa_core_api_update_customer",
 )
 def update_customer(request: HttpRequest, customer_id: str, body: CustomerIn) -> dict[str, Any]:
@@ -68,13 +67,12 @@ def update_customer(request: HttpRequest, customer_id: str, body: CustomerIn) ->
 
 @router.get(
     "/customers",
-    response={200: CustomerList, **ERRORS},
+    response=for_get(CustomerList, 404),
     operation_id="kassa_core_api_list_customers",
 )
 def list_customers(
     request: HttpRequest, params: Query[ListParams], email: str | None = None
 ) -> dict[str, Any]:
-    queryset = Customer.objects.filter(organization=organization_of(request))
-    if email:
-        queryset = queryset.filter(email__iexact=email)
-    return paginate(queryset, params, "cus", customer_dict)
+    scope = Customer.objects.filter(organization=organization_of(request))
+    queryset = scope.filter(email__iexact=email) if email else scope
+    return paginate(queryset, params, "cus", customer_dict, scope=scope)

@@ -11,9 +11,9 @@ from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import InvalidRequest, ResourceMissing
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import ErrorOut
-from kassa.events import webhooks
-from kassa.events.models import Event, WebhookDelivery, WebhookEndpoint
+from kassa.core.responses import for_delete, for_get, for_post
+from kassa.events import catalogue, webhooks
+from kassa.events.models import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
 from kassa.events.representations import delivery_dict, endpoint_dict, event_dict
 from kassa.events.schemas import (
     DeletedOut,
@@ -31,7 +31,6 @@ from kassa.events.schemas import (
 )
 
 router = Router(tags=["events and webhooks"])
-ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -41,21 +40,22 @@ def _actor(request: HttpRequest) -> Actor:
 # ---------------------------------------------------------------- events
 
 
-@router.get("/events", response={200: EventList, **ERRORS}, summary="List events")
+@router.get("/events", response=for_get(EventList, 404), summary="List events")
 def list_events(
     request: HttpRequest, params: Query[ListParams], filters: Query[EventFilters]
 ) -> dict[str, Any]:
-    queryset = Event.objects.filter(organization=organization_of(request))
+    scope = Event.objects.filter(organization=organization_of(request))
+    queryset = scope
     if filters.type:
-        queryset = queryset.filter(type=filters.type)
+        queryset = queryset.filter(type=catalogue.known_type(filters.type, param="type"))
     if filters.created_gte:
         queryset = queryset.filter(created_at__gte=filters.created_gte)
     if filters.created_lte:
         queryset = queryset.filter(created_at__lte=filters.created_lte)
-    return paginate(queryset, params, "evt", event_dict)
+    return paginate(queryset, params, "evt", event_dict, scope=scope)
 
 
-@router.get("/events/{event_id}", response={200: EventOut, **ERRORS}, summary="Retrieve an event")
+@router.get("/events/{event_id}", response=for_get(EventOut, 404), summary="Retrieve an event")
 def retrieve_event(request: HttpRequest, event_id: str) -> dict[str, Any]:
     event = Event.objects.filter(organization=organization_of(request), pk=event_id).first()
     if event is None:
@@ -77,7 +77,7 @@ def get_endpoint(request: HttpRequest, endpoint_id: str) -> WebhookEndpoint:
 
 @router.post(
     "/webhook_endpoints",
-    response={200: WebhookEndpointOut, **ERRORS},
+    response=for_post(WebhookEndpointOut),
     summary="Create a webhook endpoint (the response carries its secret, shown once)",
 )
 def create_endpoint(request: HttpRequest, body: WebhookEndpointIn) -> dict[str, Any]:
@@ -92,20 +92,20 @@ def create_endpoint(request: HttpRequest, body: WebhookEndpointIn) -> dict[str, 
     return endpoint_dict(endpoint, secret=secret)
 
 
-@router.get("/webhook_endpoints", response={200: WebhookEndpointList, **ERRORS})
+@router.get("/webhook_endpoints", response=for_get(WebhookEndpointList, 404))
 def list_endpoints(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
     queryset = WebhookEndpoint.objects.filter(organization=organization_of(request))
     return paginate(queryset, params, "we", endpoint_dict)
 
 
-@router.get("/webhook_endpoints/{endpoint_id}", response={200: WebhookEndpointOut, **ERRORS})
+@router.get("/webhook_endpoints/{endpoint_id}", response=for_get(WebhookEndpointOut, 404))
 def retrieve_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     return endpoint_dict(get_endpoint(request, endpoint_id))
 
 
 @router.post(
     "/webhook_endpoints/{endpoint_id}",
-    response={200: WebhookEndpointOut, **ERRORS},
+    response=for_post(WebhookEndpointOut, 404),
     summary="Update a webhook endpoint (url, enabled_events, description, status)",
 )
 def update_endpoint(
@@ -119,9 +119,7 @@ def update_endpoint(
     return endpoint_dict(endpoint)
 
 
-@router.post(
-    "/webhook_endpoints/{endpoint_id}/disable", response={200: WebhookEndpointOut, **ERRORS}
-)
+@router.post("/webhook_endpoints/{endpoint_id}/disable", response=for_post(WebhookEndpointOut, 404))
 def disable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint = webhooks.set_endpoint_status(
         get_endpoint(request, endpoint_id), "disabled", actor=_actor(request)
@@ -129,9 +127,7 @@ def disable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     return endpoint_dict(endpoint)
 
 
-@router.post(
-    "/webhook_endpoints/{endpoint_id}/enable", response={200: WebhookEndpointOut, **ERRORS}
-)
+@router.post("/webhook_endpoints/{endpoint_id}/enable", response=for_post(WebhookEndpointOut, 404))
 def enable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint = webhooks.set_endpoint_status(
         get_endpoint(request, endpoint_id), "enabled", actor=_actor(request)
@@ -139,7 +135,7 @@ def enable_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     return endpoint_dict(endpoint)
 
 
-@router.delete("/webhook_endpoints/{endpoint_id}", response={200: DeletedOut, **ERRORS})
+@router.delete("/webhook_endpoints/{endpoint_id}", response=for_delete(DeletedOut, 404))
 def delete_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
     endpoint = get_endpoint(request, endpoint_id)
     webhooks.delete_endpoint(endpoint, actor=_actor(request))
@@ -148,7 +144,7 @@ def delete_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
 
 @router.post(
     "/webhook_endpoints/{endpoint_id}/rotate_secret",
-    response={200: WebhookEndpointOut, **ERRORS},
+    response=for_post(WebhookEndpointOut, 404),
     summary="Rotate the signing secret (the old one keeps signing for 24 hours)",
 )
 def rotate_secret(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
@@ -160,7 +156,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
 
 @router.post(
     "/webhook_endpoints/{endpoint_id}/test",
-    response={200: WebhookDeliveryOut, **ERRORS},
+    response=for_post(WebhookDeliveryOut, 404),
     summary="Send a ping event to this endpoint",
 )
 def test_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
@@ -169,26 +165,27 @@ def test_endpoint(request: HttpRequest, endpoint_id: str) -> dict[str, Any]:
 
 
 @router.get(
-    "/webhook_endpoints/{endpoint_id}/deliveries", response={200: WebhookDeliveryList, **ERRORS}
+    "/webhook_endpoints/{endpoint_id}/deliveries", response=for_get(WebhookDeliveryList, 404)
 )
 def list_deliveries(
     request: HttpRequest,
     endpoint_id: str,
     params: Query[ListParams],
-    status: str | None = None,
+    status: DeliveryStatus | None = None,
     event: str | None = None,
 ) -> dict[str, Any]:
-    queryset = WebhookDelivery.objects.filter(endpoint=get_endpoint(request, endpoint_id))
+    scope = WebhookDelivery.objects.filter(endpoint=get_endpoint(request, endpoint_id))
+    queryset = scope
     if status:
         queryset = queryset.filter(status=status)
     if event:
         queryset = queryset.filter(event_id=event)
-    return paginate(queryset, params, "whd", delivery_dict)
+    return paginate(queryset, params, "whd", delivery_dict, scope=scope)
 
 
 @router.post(
     "/webhook_endpoints/{endpoint_id}/redeliver",
-    response={200: RedeliverOut, **ERRORS},
+    response=for_post(RedeliverOut, 404),
     summary="Redeliver one event, or every failed event since a time",
 )
 def redeliver(request: HttpRequest, endpoint_id: str, body: RedeliverIn) -> dict[str, Any]:
@@ -214,7 +211,7 @@ def redeliver(request: HttpRequest, endpoint_id: str, body: RedeliverIn) -> dict
     }
 
 
-@router.get("/webhook_deliveries/{delivery_id}", response={200: WebhookDeliveryOut, **ERRORS})
+@router.get("/webhook_deliveries/{delivery_id}", response=for_get(WebhookDeliveryOut, 404))
 def retrieve_delivery(request: HttpRequest, delivery_id: str) -> dict[str, Any]:
     delivery = WebhookDelivery.objects.filter(
         organization=organization_of(request), pk=delivery_id

@@ -3,6 +3,8 @@ docs and the OpenAPI schema are generated from this table."""
 
 from __future__ import annotations
 
+from kassa.core.errors import InvalidRequest
+
 EVENT_TYPES: dict[str, str] = {
     "customer.created": "A customer was created.",
     "customer.updated": "A customer's details changed.",
@@ -13,3 +15,18 @@ EVENT_TYPES: dict[str, str] = {
 def register(event_type: str, description: str) -> None:
     """Apps add their own types at import time (payments, bookings, wallets...)."""
     EVENT_TYPES.setdefault(event_type, description)
+
+
+class UnknownEventType(InvalidRequest):
+    code = "unknown_event_type"
+    default_message = "No such event type."
+
+
+def known_type(event_type: str, *, param: str) -> str:
+    """`event_type` when the catalogue has it; otherwise a 400 that lists every type."""
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(
+            f"Unknown event type {event_type!r}; the types are: {', '.join(sorted(EVENT_TYPES))}.",
+            param=param,
+        )
+    return event_type

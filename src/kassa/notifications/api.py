@@ -12,7 +12,8 @@ from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
-from kassa.customers.api import ERRORS, get_customer
+from kassa.core.responses import for_delete, for_get, for_post, for_put
+from kassa.customers.api import get_customer
 from kassa.notifications import services
 from kassa.notifications.models import (
     Channel,
@@ -42,7 +43,7 @@ def _actor(request: HttpRequest) -> Actor:
 
 @router.get(
     "/customers/{customer_id}/notification_preferences",
-    response={200: PreferencesOut, **ERRORS},
+    response=for_get(PreferencesOut, 404),
     summary="A customer's notification preferences per type and channel",
 )
 def get_preferences(request: HttpRequest, customer_id: str) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def get_preferences(request: HttpRequest, customer_id: str) -> dict[str, Any]:
 
 @router.put(
     "/customers/{customer_id}/notification_preferences",
-    response={200: PreferencesOut, **ERRORS},
+    response=for_put(PreferencesOut, 404),
     summary="Switch channels on or off per notification type for a customer",
 )
 def put_preferences(request: HttpRequest, customer_id: str, body: PreferencesIn) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def put_preferences(request: HttpRequest, customer_id: str, body: PreferencesIn)
 
 @router.get(
     "/customers/{customer_id}/notification_webhook",
-    response={200: CustomerWebhookOut, **ERRORS},
+    response=for_get(CustomerWebhookOut, 404),
     summary="The customer's callback URL for notifications",
 )
 def get_webhook(request: HttpRequest, customer_id: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def get_webhook(request: HttpRequest, customer_id: str) -> dict[str, Any]:
 
 @router.put(
     "/customers/{customer_id}/notification_webhook",
-    response={200: CustomerWebhookOut, **ERRORS},
+    response=for_put(CustomerWebhookOut, 404),
     summary="Set the customer's callback URL (the response carries its secret, shown once)",
 )
 def put_webhook(request: HttpRequest, customer_id: str, body: CustomerWebhookIn) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def put_webhook(request: HttpRequest, customer_id: str, body: CustomerWebhookIn)
 
 @router.delete(
     "/customers/{customer_id}/notification_webhook",
-    response={204: None, **ERRORS},
+    response=for_delete(None, 404, status=204),
     summary="Remove the customer's callback URL",
 )
 def delete_webhook(request: HttpRequest, customer_id: str) -> HttpResponse:
@@ -110,7 +111,7 @@ def delete_webhook(request: HttpRequest, customer_id: str) -> HttpResponse:
 # -- notifications -----------------------------------------------------------------------------
 
 
-@router.get("/notifications", response={200: NotificationList, **ERRORS})
+@router.get("/notifications", response=for_get(NotificationList, 404))
 def list_notifications(
     request: HttpRequest,
     params: Query[ListParams],
@@ -119,7 +120,8 @@ def list_notifications(
     type: str | None = None,
     customer: str | None = None,
 ) -> dict[str, Any]:
-    queryset = Notification.objects.filter(organization=organization_of(request))
+    scope = Notification.objects.filter(organization=organization_of(request))
+    queryset = scope
     if channel:
         queryset = queryset.filter(channel=channel)
     if status:
@@ -128,7 +130,7 @@ def list_notifications(
         queryset = queryset.filter(type=type)
     if customer:
         queryset = queryset.filter(customer_id=customer)
-    return paginate(queryset, params, "ntf", notification_dict)
+    return paginate(queryset, params, "ntf", notification_dict, scope=scope)
 
 
 def _notification(request: HttpRequest, notification_id: str) -> Notification:
@@ -140,14 +142,14 @@ def _notification(request: HttpRequest, notification_id: str) -> Notification:
     return row
 
 
-@router.get("/notifications/{notification_id}", response={200: NotificationOut, **ERRORS})
+@router.get("/notifications/{notification_id}", response=for_get(NotificationOut, 404))
 def retrieve_notification(request: HttpRequest, notification_id: str) -> dict[str, Any]:
     return notification_dict(_notification(request, notification_id))
 
 
 @router.post(
     "/notifications/{notification_id}/resend",
-    response={200: NotificationOut, **ERRORS},
+    response=for_post(NotificationOut, 404),
     summary="Send a stored notification again (a new notification, delivered now)",
 )
 def resend_notification(request: HttpRequest, notification_id: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -12,11 +11,12 @@ from kassa.core.actors import Actor
 from kassa.core.auth import api_key_of, organization_of, require_test_mode
 from kassa.core.errors import ResourceMissing
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import ErrorOut
+from kassa.core.responses import for_get, for_post
+from kassa.core.schemas import DateTime
 from kassa.payments import accounts, inbound, refunds, repository, services
 from kassa.payments.gateways.octo import services as octo_services
 from kassa.payments.gateways.sandbox import provider as sandbox_provider
-from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, Refund
+from kassa.payments.models import GatewayAccount, Payment, PaymentMethod, PaymentStatus, Refund
 from kassa.payments.representations import (
     gateway_account_dict,
     payment_dict,
@@ -41,15 +41,9 @@ from kassa.payments.schemas import (
 from kassa.payments.states import Source
 
 router = Router(tags=["payments"])
-ERRORS: dict[int, type[ErrorOut]] = {
-    400: ErrorOut,
-    401: ErrorOut,
-    402: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    502: ErrorOut,
-}
+# What the payment services may refuse with beyond the common statuses: money refusals (402),
+# live keys on test helpers (403), a missing object (404) and the provider's failure (502).
+WRITE_ERRORS = (402, 403, 404, 502)
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -68,7 +62,7 @@ def _get[T: (Payment, Refund, GatewayAccount, PaymentMethod)](
 # -- payments --------------------------------------------------------------------------------
 
 
-@router.post("/payments", response={200: PaymentOut, **ERRORS}, summary="Create a payment")
+@router.post("/payments", response=for_post(PaymentOut, *WRITE_ERRORS), summary="Create a payment")
 def create_payment(request: HttpRequest, body: PaymentIn) -> dict[str, Any]:
     payment = services.create_payment(
         organization_of(request),
@@ -86,21 +80,22 @@ def create_payment(request: HttpRequest, body: PaymentIn) -> dict[str, Any]:
     return payment_dict(payment)
 
 
-@router.get("/payments/{payment_id}", response={200: PaymentOut, **ERRORS})
+@router.get("/payments/{payment_id}", response=for_get(PaymentOut, 404))
 def retrieve_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
     return payment_dict(_get(request, Payment, payment_id))
 
 
-@router.get("/payments", response={200: PaymentList, **ERRORS})
+@router.get("/payments", response=for_get(PaymentList, 404))
 def list_payments(
     request: HttpRequest,
     params: Query[ListParams],
-    status: str | None = None,
+    status: PaymentStatus | None = None,
     customer: str | None = None,
-    created_gte: datetime | None = None,
-    created_lte: datetime | None = None,
+    created_gte: DateTime | None = None,
+    created_lte: DateTime | None = None,
 ) -> dict[str, Any]:
-    queryset = Payment.objects.filter(organization=organization_of(request))
+    scope = Payment.objects.filter(organization=organization_of(request))
+    queryset = scope
     if status:
         queryset = queryset.filter(status=status)
     if customer:
@@ -109,10 +104,10 @@ def list_payments(
         queryset = queryset.filter(created_at__gte=created_gte)
     if created_lte:
         queryset = queryset.filter(created_at__lte=created_lte)
-    return paginate(queryset, params, "pay", payment_dict)
+    return paginate(queryset, params, "pay", payment_dict, scope=scope)
 
 
-@router.post("/payments/{payment_id}/cancel", response={200: PaymentOut, **ERRORS})
+@router.post("/payments/{payment_id}/cancel", response=for_post(PaymentOut, *WRITE_ERRORS))
 def cancel_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
     payment = _get(request, Payment, payment_id)
     if octo_services.has_open_hold(payment):
@@ -124,7 +119,7 @@ def cancel_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
 
 @router.post(
     "/payments/{payment_id}/capture",
-    response={200: PaymentOut, **ERRORS},
+    response=for_post(PaymentOut, *WRITE_ERRORS),
     summary="Capture a held payment (OCTO two-stage, capture=manual)",
 )
 def capture_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
@@ -135,7 +130,7 @@ def capture_payment(request: HttpRequest, payment_id: str) -> dict[str, Any]:
 # -- refunds ---------------------------------------------------------------------------------
 
 
-@router.post("/refunds", response={200: RefundOut, **ERRORS}, summary="Refund a payment")
+@router.post("/refunds", response=for_post(RefundOut, *WRITE_ERRORS), summary="Refund a payment")
 def create_refund(request: HttpRequest, body: RefundIn) -> dict[str, Any]:
     refund = refunds.create_refund(
         organization_of(request),
@@ -148,25 +143,24 @@ def create_refund(request: HttpRequest, body: RefundIn) -> dict[str, Any]:
     return refund_dict(refund)
 
 
-@router.get("/refunds/{refund_id}", response={200: RefundOut, **ERRORS})
+@router.get("/refunds/{refund_id}", response=for_get(RefundOut, 404))
 def retrieve_refund(request: HttpRequest, refund_id: str) -> dict[str, Any]:
     return refund_dict(_get(request, Refund, refund_id))
 
 
-@router.get("/refunds", response={200: RefundList, **ERRORS})
+@router.get("/refunds", response=for_get(RefundList, 404))
 def list_refunds(
     request: HttpRequest, params: Query[ListParams], payment: str | None = None
 ) -> dict[str, Any]:
-    queryset = Refund.objects.filter(organization=organization_of(request))
-    if payment:
-        queryset = queryset.filter(payment_id=payment)
-    return paginate(queryset, params, "re", refund_dict)
+    scope = Refund.objects.filter(organization=organization_of(request))
+    queryset = scope.filter(payment_id=payment) if payment else scope
+    return paginate(queryset, params, "re", refund_dict, scope=scope)
 
 
 # -- gateway accounts ------------------------------------------------------------------------
 
 
-@router.post("/gateway_accounts", response={200: GatewayAccountOut, **ERRORS})
+@router.post("/gateway_accounts", response=for_post(GatewayAccountOut, *WRITE_ERRORS))
 def create_gateway_account(request: HttpRequest, body: GatewayAccountIn) -> dict[str, Any]:
     account = accounts.create_gateway_account(
         organization_of(request),
@@ -182,18 +176,18 @@ def create_gateway_account(request: HttpRequest, body: GatewayAccountIn) -> dict
     return gateway_account_dict(account)
 
 
-@router.get("/gateway_accounts", response={200: GatewayAccountList, **ERRORS})
+@router.get("/gateway_accounts", response=for_get(GatewayAccountList, 404))
 def list_gateway_accounts(request: HttpRequest, params: Query[ListParams]) -> dict[str, Any]:
     queryset = GatewayAccount.objects.filter(organization=organization_of(request))
     return paginate(queryset, params, "gwa", gateway_account_dict)
 
 
-@router.get("/gateway_accounts/{account_id}", response={200: GatewayAccountOut, **ERRORS})
+@router.get("/gateway_accounts/{account_id}", response=for_get(GatewayAccountOut, 404))
 def retrieve_gateway_account(request: HttpRequest, account_id: str) -> dict[str, Any]:
     return gateway_account_dict(_get(request, GatewayAccount, account_id))
 
 
-@router.post("/gateway_accounts/{account_id}", response={200: GatewayAccountOut, **ERRORS})
+@router.post("/gateway_accounts/{account_id}", response=for_post(GatewayAccountOut, *WRITE_ERRORS))
 def update_gateway_account(
     request: HttpRequest, account_id: str, body: GatewayAccountUpdate
 ) -> dict[str, Any]:
@@ -205,7 +199,9 @@ def update_gateway_account(
     return gateway_account_dict(account)
 
 
-@router.post("/gateway_accounts/{account_id}/disable", response={200: GatewayAccountOut, **ERRORS})
+@router.post(
+    "/gateway_accounts/{account_id}/disable", response=for_post(GatewayAccountOut, *WRITE_ERRORS)
+)
 def disable_gateway_account(request: HttpRequest, account_id: str) -> dict[str, Any]:
     account = accounts.disable_gateway_account(
         _get(request, GatewayAccount, account_id), actor=_actor(request)
@@ -216,7 +212,7 @@ def disable_gateway_account(request: HttpRequest, account_id: str) -> dict[str, 
 # -- payment methods -------------------------------------------------------------------------
 
 
-@router.get("/customers/{customer_id}/payment_methods", response={200: PaymentMethodList, **ERRORS})
+@router.get("/customers/{customer_id}/payment_methods", response=for_get(PaymentMethodList, 404))
 def list_payment_methods(
     request: HttpRequest, customer_id: str, params: Query[ListParams]
 ) -> dict[str, Any]:
@@ -228,12 +224,14 @@ def list_payment_methods(
     return paginate(queryset, params, "pm", payment_method_dict)
 
 
-@router.get("/payment_methods/{method_id}", response={200: PaymentMethodOut, **ERRORS})
+@router.get("/payment_methods/{method_id}", response=for_get(PaymentMethodOut, 404))
 def retrieve_payment_method(request: HttpRequest, method_id: str) -> dict[str, Any]:
     return payment_method_dict(_get(request, PaymentMethod, method_id))
 
 
-@router.post("/payment_methods/{method_id}/detach", response={200: PaymentMethodOut, **ERRORS})
+@router.post(
+    "/payment_methods/{method_id}/detach", response=for_post(PaymentMethodOut, *WRITE_ERRORS)
+)
 def detach_payment_method(request: HttpRequest, method_id: str) -> dict[str, Any]:
     method = services.remove_payment_method(
         _get(request, PaymentMethod, method_id), _actor(request)
@@ -246,7 +244,7 @@ def detach_payment_method(request: HttpRequest, method_id: str) -> dict[str, Any
 
 @router.post(
     "/test_helpers/payments/{payment_id}/complete",
-    response={200: PaymentOut, **ERRORS},
+    response=for_post(PaymentOut, *WRITE_ERRORS),
     tags=["test helpers"],
     summary="Decide a test payment's outcome (test-mode keys only)",
 )

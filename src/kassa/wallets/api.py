@@ -14,7 +14,8 @@ from kassa.core.auth import api_key_of, organization_of
 from kassa.core.errors import ResourceMissing
 from kassa.core.money import normalize_currency
 from kassa.core.pagination import ListParams, paginate
-from kassa.core.schemas import DateTime, ErrorOut
+from kassa.core.responses import for_get, for_post, for_put
+from kassa.core.schemas import DateTime
 from kassa.wallets import auto_topup, history, rules, services, topups
 from kassa.wallets.models import AutoTopUpAttempt, TopUp, Wallet
 from kassa.wallets.representations import attempt_dict, settings_dict, topup_dict, wallet_dict
@@ -38,13 +39,10 @@ from kassa.wallets.schemas import (
 )
 
 router = Router(tags=["wallets"])
-ERRORS: dict[int, type[ErrorOut]] = {
-    400: ErrorOut,
-    401: ErrorOut,
-    402: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-}
+# Beyond the common statuses: a balance too low (402), a missing object (404), a state that
+# refuses the change (409: a wallet that exists, a charge already reversed) and, for top-ups
+# through a checkout, the provider's failure (502).
+WRITE_ERRORS = (402, 404, 409)
 
 
 def _wallet(request: HttpRequest, wallet_id: str) -> Wallet:
@@ -60,7 +58,7 @@ def _json(body: dict[str, Any]) -> HttpResponse:
 # -- wallets ---------------------------------------------------------------------------------
 
 
-@router.post("/wallets", response={200: WalletOut, **ERRORS}, summary="Open a wallet")
+@router.post("/wallets", response=for_post(WalletOut, *WRITE_ERRORS), summary="Open a wallet")
 def create_wallet(request: HttpRequest, body: WalletIn) -> dict[str, Any]:
     wallet = services.create_wallet(
         organization_of(request),
@@ -72,29 +70,28 @@ def create_wallet(request: HttpRequest, body: WalletIn) -> dict[str, Any]:
     return wallet_dict(wallet)
 
 
-@router.get("/wallets", response={200: WalletList, **ERRORS})
+@router.get("/wallets", response=for_get(WalletList, 404))
 def list_wallets(
     request: HttpRequest,
     params: Query[ListParams],
     customer: str | None = None,
     currency: str | None = None,
 ) -> dict[str, Any]:
-    queryset = Wallet.objects.select_related("ledger_account").filter(
-        organization=organization_of(request)
-    )
+    scope = Wallet.objects.filter(organization=organization_of(request))
+    queryset = scope.select_related("ledger_account")
     if customer:
         queryset = queryset.filter(customer_id=customer)
     if currency:
         queryset = queryset.filter(currency=normalize_currency(currency))
-    return paginate(queryset, params, "wal", wallet_dict)
+    return paginate(queryset, params, "wal", wallet_dict, scope=scope)
 
 
-@router.get("/wallets/{wallet_id}", response={200: WalletOut, **ERRORS})
+@router.get("/wallets/{wallet_id}", response=for_get(WalletOut, 404))
 def retrieve_wallet(request: HttpRequest, wallet_id: str) -> dict[str, Any]:
     return wallet_dict(_wallet(request, wallet_id))
 
 
-@router.post("/wallets/{wallet_id}", response={200: WalletOut, **ERRORS})
+@router.post("/wallets/{wallet_id}", response=for_post(WalletOut, *WRITE_ERRORS))
 def update_wallet(request: HttpRequest, wallet_id: str, body: WalletUpdate) -> dict[str, Any]:
     wallet = services.update_wallet(
         _wallet(request, wallet_id), body.model_dump(exclude_unset=True)
@@ -105,14 +102,14 @@ def update_wallet(request: HttpRequest, wallet_id: str, body: WalletUpdate) -> d
 # -- settings --------------------------------------------------------------------------------
 
 
-@router.get("/wallet_settings/{currency}", response={200: WalletSettingsOut, **ERRORS})
+@router.get("/wallet_settings/{currency}", response=for_get(WalletSettingsOut, 404))
 def retrieve_settings(request: HttpRequest, currency: str) -> dict[str, Any]:
     return settings_dict(
         rules.settings_for(organization_of(request).id, normalize_currency(currency))
     )
 
 
-@router.put("/wallet_settings/{currency}", response={200: WalletSettingsOut, **ERRORS})
+@router.put("/wallet_settings/{currency}", response=for_put(WalletSettingsOut, *WRITE_ERRORS))
 def update_settings(request: HttpRequest, currency: str, body: WalletSettingsIn) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     found = rules.update_settings(
@@ -127,7 +124,7 @@ def update_settings(request: HttpRequest, currency: str, body: WalletSettingsIn)
 # -- top-ups ---------------------------------------------------------------------------------
 
 
-@router.post("/wallets/{wallet_id}/topups", response={200: TopUpOut, **ERRORS})
+@router.post("/wallets/{wallet_id}/topups", response=for_post(TopUpOut, *WRITE_ERRORS, 502))
 def create_topup(request: HttpRequest, wallet_id: str, body: TopUpIn) -> dict[str, Any]:
     topup = topups.create_topup(
         _wallet(request, wallet_id),
@@ -140,14 +137,14 @@ def create_topup(request: HttpRequest, wallet_id: str, body: TopUpIn) -> dict[st
     return topup_dict(topup)
 
 
-@router.get("/wallets/{wallet_id}/topups", response={200: TopUpList, **ERRORS})
+@router.get("/wallets/{wallet_id}/topups", response=for_get(TopUpList, 404))
 def list_topups(request: HttpRequest, wallet_id: str, params: Query[ListParams]) -> dict[str, Any]:
     wallet = _wallet(request, wallet_id)
     queryset = TopUp.objects.select_related("payment").filter(wallet=wallet)
     return paginate(queryset, params, "wtu", topup_dict)
 
 
-@router.get("/wallet_topups/{topup_id}", response={200: TopUpOut, **ERRORS})
+@router.get("/wallet_topups/{topup_id}", response=for_get(TopUpOut, 404))
 def retrieve_topup(request: HttpRequest, topup_id: str) -> dict[str, Any]:
     topup = (
         TopUp.objects.select_related("payment")
@@ -164,7 +161,7 @@ def retrieve_topup(request: HttpRequest, topup_id: str) -> dict[str, Any]:
 
 @router.post(
     "/wallets/{wallet_id}/charges",
-    response={200: ChargeOut, **ERRORS},
+    response=for_post(ChargeOut, *WRITE_ERRORS),
     summary="Charge usage against a wallet (send an Idempotency-Key)",
 )
 def create_charge(request: HttpRequest, wallet_id: str, body: ChargeIn) -> HttpResponse:
@@ -181,7 +178,7 @@ def create_charge(request: HttpRequest, wallet_id: str, body: ChargeIn) -> HttpR
 
 @router.post(
     "/wallet_charges/batch",
-    response={200: ChargeList, **ERRORS},
+    response=for_post(ChargeList, *WRITE_ERRORS),
     summary="Charge up to 1,000 usage records in one transaction",
 )
 def create_charge_batch(request: HttpRequest, body: BatchIn) -> HttpResponse:
@@ -199,12 +196,12 @@ def create_charge_batch(request: HttpRequest, body: BatchIn) -> HttpResponse:
     return _json({"object": "list", "data": results, "has_more": False})
 
 
-@router.get("/wallet_charges/{charge_id}", response={200: ChargeOut, **ERRORS})
+@router.get("/wallet_charges/{charge_id}", response=for_get(ChargeOut, 404))
 def retrieve_charge(request: HttpRequest, charge_id: str) -> dict[str, Any]:
     return services.get_charge(organization_of(request), charge_id)
 
 
-@router.post("/wallet_charges/{charge_id}/reverse", response={200: ChargeOut, **ERRORS})
+@router.post("/wallet_charges/{charge_id}/reverse", response=for_post(ChargeOut, *WRITE_ERRORS))
 def reverse_charge(request: HttpRequest, charge_id: str) -> dict[str, Any]:
     return services.reverse_charge(organization_of(request), charge_id)
 
@@ -212,7 +209,7 @@ def reverse_charge(request: HttpRequest, charge_id: str) -> dict[str, Any]:
 # -- auto top-up -----------------------------------------------------------------------------
 
 
-@router.put("/wallets/{wallet_id}/auto_topup", response={200: WalletOut, **ERRORS})
+@router.put("/wallets/{wallet_id}/auto_topup", response=for_put(WalletOut, *WRITE_ERRORS))
 def configure_auto_topup(request: HttpRequest, wallet_id: str, body: AutoTopUpIn) -> dict[str, Any]:
     wallet = auto_topup.configure(
         _wallet(request, wallet_id),
@@ -224,7 +221,7 @@ def configure_auto_topup(request: HttpRequest, wallet_id: str, body: AutoTopUpIn
     return wallet_dict(wallet)
 
 
-@router.get("/wallets/{wallet_id}/auto_topup_attempts", response={200: AttemptList, **ERRORS})
+@router.get("/wallets/{wallet_id}/auto_topup_attempts", response=for_get(AttemptList, 404))
 def list_attempts(
     request: HttpRequest, wallet_id: str, params: Query[ListParams]
 ) -> dict[str, Any]:
@@ -257,7 +254,7 @@ def _filtered(wallet: Wallet, filters: HistoryFilters) -> Any:
     )
 
 
-@router.get("/wallets/{wallet_id}/transactions", response={200: TransactionList, **ERRORS})
+@router.get("/wallets/{wallet_id}/transactions", response=for_get(TransactionList, 404))
 def list_transactions(
     request: HttpRequest, wallet_id: str, filters: Query[HistoryFilters]
 ) -> dict[str, Any]:
@@ -267,8 +264,16 @@ def list_transactions(
 
 @router.get(
     "/wallets/{wallet_id}/transactions.csv",
-    response={200: None, **ERRORS},
+    response=for_get(None, 404),
     summary="The wallet's history as CSV, streamed (same filters, no paging)",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The rows as CSV, with a header line.",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    },
 )
 def export_transactions(
     request: HttpRequest, wallet_id: str, filters: Query[HistoryFilters]

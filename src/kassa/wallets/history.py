@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,8 @@ from asgiref.sync import sync_to_async
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Abs
 
-from kassa.core.errors import InvalidRequest
+from kassa.core.errors import InvalidRequest, InvalidStartingAfter, ResourceMissing
+from kassa.core.money import MAX_AMOUNT, InvalidAmount
 from kassa.core.representations import iso
 from kassa.ledger.models import LedgerEntry
 from kassa.wallets.models import Wallet
@@ -36,6 +38,13 @@ CSV_COLUMNS = [
     "reference",
 ]
 CHUNK = 2000
+# A wallet transaction's id is its ledger entry's number (a bigint): wtx_ and up to 18 digits.
+_TRANSACTION_ID = re.compile(r"wtx_([0-9]{1,18})")
+
+
+class UnknownTransactionType(InvalidRequest):
+    code = "unknown_transaction_type"
+    default_message = "No such wallet transaction type."
 
 
 def entries(
@@ -55,7 +64,7 @@ def entries(
         kinds: list[str] = []
         for name in (part.strip() for part in types.split(",") if part.strip()):
             if name not in TYPE_TO_KINDS:
-                raise InvalidRequest(
+                raise UnknownTransactionType(
                     f"Unknown type {name!r}; use {', '.join(sorted(TYPE_TO_KINDS))}.", param="type"
                 )
             kinds += TYPE_TO_KINDS[name]
@@ -64,6 +73,12 @@ def entries(
         queryset = queryset.filter(created_at__gte=created_gte)
     if created_lte:
         queryset = queryset.filter(created_at__lte=created_lte)
+    for name, bound in (("amount_gte", amount_gte), ("amount_lte", amount_lte)):
+        # Past MAX_AMOUNT no entry can match, and SQLite cannot even compare past a bigint.
+        if bound is not None and not 0 <= bound <= MAX_AMOUNT:
+            raise InvalidAmount(
+                f"{name} is an absolute amount in minor units, 0 to {MAX_AMOUNT}.", param=name
+            )
     if amount_gte is not None or amount_lte is not None:
         queryset = queryset.annotate(size=Abs("amount"))
         if amount_gte is not None:
@@ -81,14 +96,30 @@ def entries(
 def page(
     queryset: QuerySet[LedgerEntry], wallet: Wallet, limit: int, starting_after: str | None
 ) -> dict[str, Any]:
+    """One page of `queryset` (the wallet's entries, filtered), newest first. `starting_after`
+    follows kassa.core.pagination: another kind of id is a 400, an id that is not one of the
+    wallet's transactions a 404."""
     queryset = queryset.select_related("transaction").order_by("-id")
     if starting_after is not None:
-        number = starting_after.removeprefix("wtx_")
-        if not starting_after.startswith("wtx_") or not number.isdigit():
-            raise InvalidRequest(
-                "starting_after must be a wallet transaction id (wtx_...).", param="starting_after"
+        if not starting_after.startswith("wtx_"):
+            raise InvalidStartingAfter(
+                f"starting_after takes wallet transaction ids (wtx_...), not {starting_after!r}.",
+                param="starting_after",
             )
-        queryset = queryset.filter(pk__lt=int(number))
+        found = _TRANSACTION_ID.fullmatch(starting_after)
+        number = int(found.group(1)) if found else None
+        if (
+            number is None
+            or not LedgerEntry.objects.filter(
+                account_id=wallet.ledger_account_id, pk=number
+            ).exists()
+        ):
+            raise ResourceMissing(
+                f"No such wallet transaction: {starting_after!r}. starting_after takes the id "
+                "of a transaction of this wallet (the last one of the previous page).",
+                param="starting_after",
+            )
+        queryset = queryset.filter(pk__lt=number)
     rows = list(queryset[: limit + 1])
     return {
         "object": "list",
