@@ -126,6 +126,27 @@ def org(db: None) -> Organization:
     return make_org()
 
 
+def make_sandbox(organization: Organization) -> Any:
+    """A default sandbox gateway account for UZS and EUR, as most tests need one."""
+    from kassa.payments.accounts import create_gateway_account
+
+    return create_gateway_account(
+        organization,
+        provider="sandbox",
+        test_mode=True,
+        credentials={},
+        name="Sandbox",
+        currencies=["UZS", "EUR"],
+        is_default=True,
+        actor=Actor.system("test"),
+    )
+
+
+@pytest.fixture
+def sandbox(org: Organization) -> Any:
+    return make_sandbox(org)
+
+
 @pytest.fixture
 def api_key(org: Organization) -> IssuedKey:
     return create_api_key(org, actor=Actor.system("test"), mode="test")

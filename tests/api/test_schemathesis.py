@@ -47,9 +47,8 @@ from kassa.api import api
 from kassa.core.actors import Actor
 from kassa.core.services import create_api_key
 from kassa.events.models import Event
-from kassa.payments.accounts import create_gateway_account
 from kassa.platform.wsgi_bridge import LaneHandler
-from tests.conftest import ApiClient, make_org
+from tests.conftest import ApiClient, make_org, make_sandbox
 
 
 def _import_every_module_of_kassa() -> None:
@@ -134,16 +133,7 @@ def world(db: None, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[
     settings.KASSA_ALLOW_PRIVATE_WEBHOOK_URLS = True  # the fixture's endpoint is on 127.0.0.1
     try:
         org = make_org("Schemathesis Tours")
-        account = create_gateway_account(
-            org,
-            provider="sandbox",
-            test_mode=True,
-            credentials={},
-            name="Sandbox",
-            currencies=["UZS", "EUR"],
-            is_default=True,
-            actor=Actor.system("test"),
-        )
+        account = make_sandbox(org)
         key = create_api_key(org, actor=Actor.system("test"), mode="test")
         client = ApiClient(key.secret)
 

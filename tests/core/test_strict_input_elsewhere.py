@@ -11,29 +11,12 @@ import pytest
 from django.test import Client
 
 from kassa.bookings.models import Booking
-from kassa.core.actors import Actor
-from kassa.core.models import Organization
 from kassa.customers.models import Customer
-from kassa.payments.accounts import create_gateway_account
 from kassa.payments.models import GatewayAccount, GatewayEvent
 from tests.conftest import ApiClient, assert_error
 from tests.core.test_admin import staff_client
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sandbox(org: Organization) -> GatewayAccount:
-    return create_gateway_account(
-        org,
-        provider="sandbox",
-        test_mode=True,
-        credentials={},
-        name="Sandbox",
-        currencies=["UZS", "EUR"],
-        is_default=True,
-        actor=Actor.system("test"),
-    )
 
 
 @pytest.mark.parametrize(

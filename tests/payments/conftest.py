@@ -7,9 +7,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from kassa.core.actors import Actor
-from kassa.core.models import Organization
-from kassa.payments.accounts import create_gateway_account
 from kassa.payments.models import GatewayAccount
 
 CARDS = {
@@ -23,20 +20,6 @@ CARDS = {
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-@pytest.fixture
-def sandbox(org: Organization) -> GatewayAccount:
-    return create_gateway_account(
-        org,
-        provider="sandbox",
-        test_mode=True,
-        credentials={},
-        name="Sandbox",
-        currencies=["UZS", "EUR"],
-        is_default=True,
-        actor=Actor.system("test"),
-    )
 
 
 class Shopper:
