@@ -16,7 +16,7 @@ from kassa.core.models import Organization
 from kassa.customers.models import Customer
 from kassa.customers.services import create_customer
 from tests.conftest import ApiClient
-from tests.payments.conftest import CARDS, Shopper, path_of, sandbox, shopper  # noqa: F401
+from tests.payments.conftest import CARDS, Shopper, path_of, shopper  # noqa: F401
 
 __all__ = ["CARDS", "Clock", "Shopper", "path_of"]
 

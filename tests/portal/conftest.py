@@ -14,7 +14,7 @@ from kassa.customers.models import Customer
 from kassa.customers.services import create_customer
 from tests.conftest import run_tasks
 from tests.mail import SmtpServer, text_and_html
-from tests.payments.conftest import pay, sandbox, shopper  # noqa: F401  (fixtures)
+from tests.payments.conftest import pay, shopper  # noqa: F401  (fixtures)
 
 LINK = re.compile(r"https?://[^\s\"<>]+/portal/sign-in/[A-Za-z0-9_\-]+")
 

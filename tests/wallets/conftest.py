@@ -11,7 +11,7 @@ from kassa.customers.models import Customer
 from kassa.customers.services import create_customer
 from kassa.wallets import services
 from kassa.wallets.models import Wallet
-from tests.payments.conftest import CARDS, Shopper, path_of, pay, sandbox, shopper  # noqa: F401
+from tests.payments.conftest import CARDS, Shopper, path_of, pay, shopper  # noqa: F401
 
 
 @pytest.fixture
