@@ -31,17 +31,12 @@ from kassa.bookings.models import (
 from kassa.bookings.representations import link_url
 from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
-from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role
-from kassa.core.admin_base import money as admin_money
+from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, has_role, money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.form_rules import InputRulesFormMixin
 from kassa.payments.models import Payment
 
 DUE_SOON_DAYS = 7
-
-
-def _money(amount: int, currency: str) -> str:
-    return admin_money(amount, currency)
 
 
 def _utc_today() -> dt.date:
@@ -161,15 +156,15 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("total"), ordering="total_amount")
     def total_display(self, booking: Booking) -> str:
-        return _money(booking.total_amount, booking.currency)
+        return money(booking.total_amount, booking.currency)
 
     @admin.display(description=_("paid"), ordering="paid")
     def paid_display(self, booking: Booking) -> str:
-        return _money(booking.paid_amount, booking.currency)
+        return money(booking.paid_amount, booking.currency)
 
     @admin.display(description=_("balance due"), ordering="due")
     def due_display(self, booking: Booking) -> str:
-        return _money(booking.balance_due, booking.currency)
+        return money(booking.balance_due, booking.currency)
 
     @admin.display(description=_("status"), ordering="derived_status")
     def status_badge(self, booking: Booking) -> SafeString:
@@ -193,11 +188,11 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
             booking.customer,
             booking.service_date.isoformat(),
             _("total"),
-            _money(booking.total_amount, booking.currency),
+            money(booking.total_amount, booking.currency),
             _("paid"),
-            _money(booking.paid_amount, booking.currency),
+            money(booking.paid_amount, booking.currency),
             _("balance due"),
-            _money(booking.balance_due, booking.currency),
+            money(booking.balance_due, booking.currency),
         )
 
     @admin.display(description=_("Payment links"))
@@ -237,7 +232,7 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
                 reverse("admin:payments_payment_change", args=[p.pk]),
                 p.id,
                 p.get_status_display(),
-                _money(p.amount, p.currency),
+                money(p.amount, p.currency),
             )
             for p in payments
         )
@@ -269,7 +264,7 @@ class BookingAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
                 "url": reverse("admin:payments_payment_change", args=[p.pk]),
                 "created": p.created_at,
                 "status": p.get_status_display(),
-                "amount": _money(p.amount, p.currency),
+                "amount": money(p.amount, p.currency),
                 "customer": p.customer,
                 "customer_url": reverse("admin:customers_customer_change", args=[p.customer_id])
                 if p.customer_id
@@ -389,7 +384,7 @@ class PaymentLinkAdmin(MoneyActionsMixin, CsvExportMixin, ReadOnlyAdmin):
     def amount_display(self, link: PaymentLink) -> str:
         if link.amount is None:
             return str(_("balance due"))
-        return _money(link.amount, link.currency)
+        return money(link.amount, link.currency)
 
     @admin.display(description=_("state"))
     def state_badge(self, link: PaymentLink) -> SafeString:

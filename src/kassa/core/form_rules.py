@@ -12,7 +12,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from kassa.core.validation import DATE_MAX, DATE_MIN, unstorable_path
+from kassa.core.validation import DATE_MAX, DATE_MIN, in_date_range, unstorable_path
 
 
 def storable_text(value: Any) -> None:
@@ -24,8 +24,7 @@ def storable_text(value: Any) -> None:
 
 
 def date_in_range(value: Any) -> None:
-    day = value.date() if isinstance(value, dt.datetime) else value
-    if isinstance(day, dt.date) and not DATE_MIN <= day <= DATE_MAX:
+    if isinstance(value, dt.date) and not in_date_range(value):
         raise ValidationError(
             _("Dates lie between %(low)s and %(high)s."),
             code="date_out_of_range",

@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from kassa.core.api_input import SUSPECT_ATTRIBUTE
 from kassa.core.errors import ParameterOutOfRange
-from kassa.core.validation import DATE_MAX, DATE_MIN, refuse_unstorable
+from kassa.core.validation import DATE_MAX, DATE_MIN, in_date_range, refuse_unstorable
 
 _DIGITS = re.compile(r"-?[0-9]{1,18}")
 
@@ -46,8 +46,7 @@ class ErrorOut(Schema):
 
 
 def _date_in_range(value: date) -> date:
-    day = value.date() if isinstance(value, datetime) else value
-    if not DATE_MIN <= day <= DATE_MAX:
+    if not in_date_range(value):
         raise PydanticCustomError(
             "date_out_of_range",
             "Dates lie between {low} and {high}.",

@@ -38,11 +38,6 @@ def refuse_unstorable(value: Any, param: str) -> None:
         )
 
 
-def validate_text(value: str, param: str) -> str:
-    refuse_unstorable(value, param)
-    return value
-
-
 def validate_email(value: str, param: str = "email") -> str:
     value = value.strip()
     try:
@@ -106,9 +101,14 @@ def validate_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
     return dict(value)
 
 
-def validate_date(value: dt.date, param: str) -> dt.date:
+def in_date_range(value: dt.date) -> bool:
+    """Whether a date (or a datetime's date) lies in DATE_MIN..DATE_MAX."""
     day = value.date() if isinstance(value, dt.datetime) else value
-    if not DATE_MIN <= day <= DATE_MAX:
+    return DATE_MIN <= day <= DATE_MAX
+
+
+def validate_date(value: dt.date, param: str) -> dt.date:
+    if not in_date_range(value):
         raise DateOutOfRange(
             f"{param}: dates lie between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}.",
             param=param,

@@ -12,8 +12,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter, RangeNumericFilter
 
 from kassa.core.actors import Actor
 from kassa.core.admin_actions import reason_action
-from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin
-from kassa.core.admin_base import money as admin_money
+from kassa.core.admin_base import MONEY_ROLES, OrgScopedAdmin, ReadOnlyAdmin, money
 from kassa.core.admin_export import CsvExportMixin
 from kassa.core.errors import KassaError
 from kassa.core.form_rules import InputRulesFormMixin
@@ -32,10 +31,6 @@ from kassa.payments.models import (
     PaymeTransaction,
     Refund,
 )
-
-
-def _money(amount: int, currency: str) -> str:
-    return admin_money(amount, currency)
 
 
 @admin.register(Payment)
@@ -114,9 +109,9 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, payment: Payment) -> str:
-        text = _money(payment.amount, payment.currency)
+        text = money(payment.amount, payment.currency)
         if payment.amount_refunded:
-            text += f" (−{_money(payment.amount_refunded, payment.currency)})"
+            text += f" (−{money(payment.amount_refunded, payment.currency)})"
         return text
 
     @admin.display(description=_("Timeline"))
@@ -137,7 +132,7 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
             "<p><b>{}</b> · {} · {} · {}</p>",
             payment.id,
             payment.get_status_display(),
-            _money(payment.amount, payment.currency),
+            money(payment.amount, payment.currency),
             payment.gateway_account or "—",
         )
         event_rows = format_html_join(
@@ -167,8 +162,8 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
                     f"ledger {e.transaction.kind}",
                     e.account,
                     # Signed, in the currency's format: "+UZS 1,500.00", not "+150000".
-                    ("+" if e.amount > 0 else "") + _money(e.amount, e.currency),
-                    "—" if e.balance_after is None else _money(e.balance_after, e.currency),
+                    ("+" if e.amount > 0 else "") + money(e.amount, e.currency),
+                    "—" if e.balance_after is None else money(e.balance_after, e.currency),
                 )
                 for e in entries
             ),
@@ -191,7 +186,7 @@ class RefundAdmin(CsvExportMixin, ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, refund: Refund) -> str:
-        return _money(refund.amount, refund.currency)
+        return money(refund.amount, refund.currency)
 
 
 @admin.register(PaymentMethod)
@@ -266,7 +261,7 @@ class OctoPaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, attempt: OctoPayment) -> str:
-        return _money(attempt.amount, attempt.currency)
+        return money(attempt.amount, attempt.currency)
 
 
 @admin.register(PaymeTransaction)
