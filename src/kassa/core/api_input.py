@@ -98,7 +98,6 @@ def json_object(request: HttpRequest) -> dict[str, Any] | None:
 
 
 def refuse_unstorable_query(request: HttpRequest) -> None:
-    refuse_unstorable(request.path, "path")
     if not request.META.get("QUERY_STRING"):
         return
     for key, values in request.GET.lists():
@@ -122,6 +121,7 @@ class InputMiddleware(MiddlewareMixin):
                     del request.COOKIES[name]
         if request.path.startswith("/v1/"):
             try:
+                refuse_unstorable(request.path, "path")
                 refuse_unstorable_query(request)
                 if request.method in _BODY_METHODS:
                     json_object(request)
